@@ -1,0 +1,325 @@
+"""Configuration: one validated dataclass, registered in Sphinx as ``d2l_<field>`` values.
+
+Every field carries its help text and a validator in its metadata; the docs'
+configuration reference is generated from this class (``d2l-config-table``).
+Modules never read ``app.config.d2l_*`` directly: they use :func:`get_config`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+EXECUTE_MODES = ("auto", "force", "cache-only", "off")
+NONHTML_TABS = ("all", "default")
+
+#: Display labels of well-known frameworks (others: the name as written).
+KNOWN_LABELS = {
+    "pytorch": "PyTorch",
+    "mxnet": "MXNet",
+    "tensorflow": "TensorFlow",
+    "jax": "JAX",
+    "numpy": "NumPy",
+    "python": "Python",
+    "paddle": "PaddlePaddle",
+    "mlx": "MLX",
+}
+
+_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+class ConfigError(ValueError):
+    """A ``d2l_*`` value is invalid; the message names the option."""
+
+
+@dataclass(frozen=True)
+class Framework:
+    """One framework tab."""
+
+    name: str
+    label: str
+
+
+def _check(cond: bool, option: str, message: str) -> None:
+    if not cond:
+        raise ConfigError(f"d2l_{option}: {message}")
+
+
+def _v_tabs(value: Any) -> None:
+    _check(isinstance(value, (list, tuple)) and len(value) > 0, "tabs",
+           "must be a non-empty list of framework names, e.g. ['pytorch', 'jax']")
+    seen: set[str] = set()
+    for item in value:
+        if isinstance(item, (list, tuple)):
+            _check(len(item) == 2 and all(isinstance(x, str) for x in item), "tabs",
+                   f"entry {item!r} must be a name or a (name, label) pair of strings")
+            name = item[0]
+        else:
+            _check(isinstance(item, str), "tabs", f"entry {item!r} must be a string")
+            name = item
+        name = name.strip().lower()
+        _check(bool(_NAME.match(name)), "tabs",
+               f"framework name {name!r} must be a Python identifier (letters, digits, _)")
+        _check(name != "all", "tabs", "'all' is reserved (it means every framework)")
+        _check(name not in seen, "tabs", f"framework {name!r} is listed twice")
+        seen.add(name)
+
+
+def _v_str_map(option: str) -> Callable[[Any], None]:
+    def check(value: Any) -> None:
+        _check(isinstance(value, Mapping), option, "must be a dict {framework: string}")
+        for k, v in value.items():
+            _check(isinstance(k, str) and isinstance(v, str), option,
+                   f"entry {k!r}: {v!r} must map a framework name to a string")
+
+    return check
+
+
+def _v_env(value: Any) -> None:
+    _check(isinstance(value, Mapping), "kernel_env",
+           "must be a dict {framework: {VAR: value}} (use '*' for every framework)")
+    for k, env in value.items():
+        _check(isinstance(env, Mapping), "kernel_env", f"{k!r} must map to a dict of strings")
+        for var, val in env.items():
+            _check(isinstance(var, str) and isinstance(val, str), "kernel_env",
+                   f"{k!r}: {var!r}={val!r} must be strings")
+
+
+def _v_gpus(value: Any) -> None:
+    _check(isinstance(value, Mapping), "gpus", "must be a dict {framework: number of GPUs}")
+    for k, v in value.items():
+        _check(isinstance(v, int) and not isinstance(v, bool) and v >= 0, "gpus",
+               f"{k!r}: {v!r} must be a non-negative integer")
+
+
+def _v_gpu_ids(value: Any) -> None:
+    _check(value is None or (isinstance(value, (list, tuple))
+                             and all(isinstance(x, (str, int)) for x in value)),
+           "gpu_ids", "must be None (auto-detect) or a list of GPU ids such as ['0', '1']")
+
+
+def _v_choice(option: str, choices: tuple[str, ...]) -> Callable[[Any], None]:
+    def check(value: Any) -> None:
+        _check(value in choices, option, f"{value!r} is not one of {', '.join(choices)}")
+
+    return check
+
+
+def _v_positive(option: str, allow_none: bool = False) -> Callable[[Any], None]:
+    def check(value: Any) -> None:
+        if allow_none and value is None:
+            return
+        _check(isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0,
+               option, f"{value!r} must be a positive number")
+
+    return check
+
+
+def _v_bool(option: str) -> Callable[[Any], None]:
+    def check(value: Any) -> None:
+        _check(isinstance(value, bool), option, f"{value!r} must be True or False")
+
+    return check
+
+
+def _v_str(option: str) -> Callable[[Any], None]:
+    def check(value: Any) -> None:
+        _check(isinstance(value, str), option, f"{value!r} must be a string")
+
+    return check
+
+
+def _v_str_list(option: str) -> Callable[[Any], None]:
+    def check(value: Any) -> None:
+        _check(isinstance(value, (list, tuple)) and all(isinstance(x, str) for x in value),
+               option, "must be a list of strings")
+
+    return check
+
+
+def _meta(help: str, validator: Callable[[Any], None], rebuild: str = "env") -> dict[str, Any]:
+    return {"help": help, "validator": validator, "rebuild": rebuild}
+
+
+@dataclass
+class D2lConfig:
+    """All ``d2l_*`` options of conf.py."""
+
+    tabs: list[Any] = field(
+        default_factory=lambda: ["python"],
+        metadata=_meta(
+            "Ordered framework list, as d2lbook's ``tabs``; the first is the default tab "
+            "(unmarked cells belong to it). Entries are names or ``(name, label)`` pairs.",
+            _v_tabs,
+        ),
+    )
+    execute: str = field(
+        default="auto",
+        metadata=_meta(
+            "``auto``: run stale (document, framework) pairs; ``force``: run everything; "
+            "``cache-only``: never run, show cached outputs; ``off``: no execution, no outputs.",
+            _v_choice("execute", EXECUTE_MODES),
+        ),
+    )
+    kernels: dict[str, str] = field(
+        default_factory=dict,
+        metadata=_meta("Kernelspec name per framework (default ``python3``).",
+                       _v_str_map("kernels")),
+    )
+    kernel_env: dict[str, dict[str, str]] = field(
+        default_factory=dict,
+        metadata=_meta("Extra environment variables per framework (key ``*``: all frameworks).",
+                       _v_env),
+    )
+    setup_code: dict[str, str] = field(
+        default_factory=dict,
+        metadata=_meta("Code run silently in each kernel of that framework before its cells.",
+                       _v_str_map("setup_code")),
+    )
+    gpus: dict[str, int] = field(
+        default_factory=dict,
+        metadata=_meta("GPUs each kernel of a framework needs, e.g. ``{'pytorch': 1}``.", _v_gpus),
+    )
+    gpu_ids: list[str] | None = field(
+        default=None,
+        metadata=_meta("GPU ids to hand out; ``None`` detects them (``CUDA_VISIBLE_DEVICES``, "
+                       "``nvidia-smi -L``).", _v_gpu_ids),
+    )
+    strict_gpu: bool = field(
+        default=False,
+        metadata=_meta("Fail GPU frameworks when no GPU exists instead of running them on CPU.",
+                       _v_bool("strict_gpu")),
+    )
+    workers: int | None = field(
+        default=None,
+        metadata=_meta("Kernels run at once (default: the number of CPUs).",
+                       _v_positive("workers", allow_none=True)),
+    )
+    timeout: float = field(
+        default=600.0,
+        metadata=_meta("Per-cell timeout in seconds.", _v_positive("timeout")),
+    )
+    allow_errors: bool = field(
+        default=False,
+        metadata=_meta("Keep running a page after a failing cell (the error is still reported).",
+                       _v_bool("allow_errors")),
+    )
+    cache_dir: str = field(
+        default="",
+        metadata=_meta("Execution cache folder (default ``<outdir>/../.d2l_cache``); relative "
+                       "paths are relative to the source folder.", _v_str("cache_dir")),
+    )
+    dependencies: list[str] = field(
+        default_factory=list,
+        metadata=_meta("Glob patterns (relative to the source folder) of files whose content is "
+                       "part of every cache key (data files, local modules).",
+                       _v_str_list("dependencies")),
+    )
+    max_output_chars: int = field(
+        default=20000,
+        metadata=_meta("Text outputs longer than this are truncated with a note.",
+                       _v_positive("max_output_chars")),
+    )
+    nonhtml_tabs: str = field(
+        default="all",
+        metadata=_meta("Non-HTML builders (latex, text...): ``all`` shows every tab one after "
+                       "the other, ``default`` only the default framework.",
+                       _v_choice("nonhtml_tabs", NONHTML_TABS)),
+    )
+    storage_prefix: str = field(
+        default="",
+        metadata=_meta("Browser localStorage prefix of the remembered tab (default: "
+                       "``d2ltabs-<project>-``).", _v_str("storage_prefix")),
+    )
+    lib_package: str = field(
+        default="d2l",
+        metadata=_meta("Name of the generated ``#@save`` package.", _v_str("lib_package")),
+    )
+    lib_dir: str = field(
+        default=".",
+        metadata=_meta("Folder (relative to the source folder) holding the generated package.",
+                       _v_str("lib_dir")),
+    )
+    lib_modules: dict[str, str] = field(
+        default_factory=dict,
+        metadata=_meta("Module file stem per framework, e.g. ``{'pytorch': 'torch'}`` "
+                       "(default: the framework name).", _v_str_map("lib_modules")),
+    )
+    lib_headers: dict[str, str] = field(
+        default_factory=dict,
+        metadata=_meta("Text kept verbatim at the top of each generated module.",
+                       _v_str_map("lib_headers")),
+    )
+    lib_enable: bool = field(
+        default=True,
+        metadata=_meta("Generate the ``#@save`` package during the build.",
+                       _v_bool("lib_enable")),
+    )
+
+    # ------------------------------------------------------------------ derived
+    @property
+    def frameworks(self) -> list[Framework]:
+        out = []
+        for item in self.tabs:
+            if isinstance(item, (list, tuple)):
+                name, label = item[0].strip().lower(), item[1]
+            else:
+                name = item.strip().lower()
+                label = KNOWN_LABELS.get(name, item.strip())
+            out.append(Framework(name, label))
+        return out
+
+    @property
+    def tab_names(self) -> list[str]:
+        return [f.name for f in self.frameworks]
+
+    @property
+    def default_tab(self) -> str:
+        return self.tab_names[0]
+
+    def label(self, name: str) -> str:
+        for f in self.frameworks:
+            if f.name == name:
+                return f.label
+        return name
+
+    def kernel_for(self, framework: str) -> str:
+        return self.kernels.get(framework, self.kernels.get("*", "python3"))
+
+    def env_for(self, framework: str) -> dict[str, str]:
+        env = dict(self.kernel_env.get("*", {}))
+        env.update(self.kernel_env.get(framework, {}))
+        return env
+
+    def validate(self) -> None:
+        for f in fields(self):
+            f.metadata["validator"](getattr(self, f.name))
+        names = set(self.tab_names) | {"*"}
+        for option in ("kernels", "kernel_env", "setup_code", "gpus", "lib_modules",
+                       "lib_headers"):
+            for key in getattr(self, option):
+                _check(key in names, option,
+                       f"{key!r} is not a configured framework (d2l_tabs = {self.tab_names})")
+
+
+def config_fields() -> list[dataclasses.Field[Any]]:
+    return list(fields(D2lConfig))
+
+
+def from_mapping(values: Mapping[str, Any]) -> D2lConfig:
+    """Build and validate a config from ``{field: value}`` (missing fields: defaults)."""
+    known = {f.name for f in fields(D2lConfig)}
+    kwargs = {k: v for k, v in values.items() if k in known}
+    cfg = D2lConfig(**kwargs)
+    cfg.validate()
+    return cfg
+
+
+def default_cache_dir(srcdir: str, outdir: str, configured: str) -> str:
+    if configured:
+        return os.path.normpath(os.path.join(srcdir, configured))
+    return os.path.normpath(os.path.join(outdir, os.pardir, ".d2l_cache"))

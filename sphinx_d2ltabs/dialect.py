@@ -1,0 +1,495 @@
+"""The d2lbook markdown dialect as markdown-it plugins on top of myst-parser (Sphinx-free).
+
+Block level
+    ``:begin_tab:`X``` ... ``:end_tab:``  → ``d2l_tab_prose_open``/``_close`` around the
+    nested (normally parsed) markdown; ``:label:``, ``:eqlabel:``, ``:width:``,
+    ``:height:``, ``:bibliography:`` lines → ``d2l_mark`` tokens, then attached by the
+    ``d2l_structure`` core rule to the heading / figure / table / equation before them.
+Inline
+    ``:numref:`x```, ``:ref:``, ``:eqref:``, ``:cite:``, ``:citet:``, ``:citep:`` and any
+    other ``:name:`text``` → ``d2l_role`` tokens.
+Grouping
+    The ``d2l_group`` core rule wraps each run of consecutive top-level code cells and
+    tab prose blocks in ``d2l_group_open``/``_close``; the renderer turns a group into
+    one synced tab set.
+
+:func:`read_document` parses a page without Sphinx: its cells (for execution and the
+``#@save`` library), toc entries and dialect diagnostics.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from markdown_it import MarkdownIt
+from markdown_it.rules_block import StateBlock
+from markdown_it.rules_core import StateCore
+from markdown_it.rules_inline import StateInline
+from markdown_it.token import Token
+
+from .cells import ALL, Cell, parse_cell, parse_fence_info
+
+BLOCK_MARK_KEYS = ("label", "eqlabel", "width", "height", "bibliography")
+BEGIN_TAB = re.compile(r"^:begin_tab:`([^`]*)`[ \t]*$")
+END_TAB = re.compile(r"^:end_tab:[ \t]*$")
+MARK = re.compile(r":([-/\\.\w]+):`([^`]*)`")
+MARK_LINE = re.compile(r"^(?:[ \t]*:(?:%s):`[^`]*`)+[ \t]*$" % "|".join(BLOCK_MARK_KEYS))
+UNKNOWN_MARK_LINE = re.compile(r"^:([-/\\.\w]+):(?:`([^`]*)`)?[ \t]*$")
+FENCE_START = re.compile(r"^[ ]{0,3}(`{3,}|~{3,})")
+ROLE = re.compile(r":([-/\\.\w]+):(`+)")
+COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.DOTALL)
+
+#: d2l role name → Sphinx role name.
+ROLE_MAP = {
+    "numref": "numref",
+    "ref": "ref",
+    "eqref": "eq",
+    "cite": "cite:p",
+    "citet": "cite:t",
+    "citep": "cite:p",
+    "class": "py:class",
+    "func": "py:func",
+    "mod": "py:mod",
+    "meth": "py:meth",
+}
+
+TOC_OPTIONS = ("maxdepth", "numbered", "titlesonly", "glob", "hidden", "caption", "name",
+               "includehidden", "reversed")
+
+
+@dataclass
+class Diagnostic:
+    """A problem found in the source, reported by the caller with file:line."""
+
+    line: int
+    message: str
+    subtype: str = "syntax"
+
+
+@dataclass
+class Document:
+    """What :func:`read_document` finds in a page."""
+
+    cells: list[Cell] = field(default_factory=list)
+    toc: list[str] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+def _line_text(state: StateBlock, line: int) -> str:
+    return state.src[state.bMarks[line] + state.tShift[line] : state.eMarks[line]]
+
+
+def _diag(state: StateBlock | StateCore, line: int, message: str, subtype: str = "syntax") -> None:
+    state.env.setdefault("d2l_diagnostics", []).append(Diagnostic(line, message, subtype))
+
+
+def _split_tabs(value: str) -> list[str]:
+    return [t.strip().lower() for t in value.strip("`").split(",") if t.strip()]
+
+
+# --------------------------------------------------------------------------- block rules
+
+
+def _tab_prose(state: StateBlock, start: int, end: int, silent: bool) -> bool:
+    if state.sCount[start] - state.blkIndent >= 4:
+        return False
+    text = _line_text(state, start)
+    m = BEGIN_TAB.match(text)
+    end_only = END_TAB.match(text)
+    if not m and not end_only:
+        return False
+    if silent:
+        return True
+    if end_only:
+        _diag(state, start + 1, "':end_tab:' without a matching ':begin_tab:' (ignored)", "tab")
+        state.line = start + 1
+        return True
+    tabs = _split_tabs(m.group(1)) if m else []
+    if not tabs:
+        _diag(state, start + 1, "':begin_tab:' without a framework name", "tab")
+    nxt = start + 1
+    closed = False
+    fence: str | None = None
+    while nxt < end:
+        line = _line_text(state, nxt)
+        fm = FENCE_START.match(state.src[state.bMarks[nxt] : state.eMarks[nxt]])
+        if fence is not None:
+            if fm and fm.group(1)[0] == fence[0] and len(fm.group(1)) >= len(fence):
+                rest = state.src[state.bMarks[nxt] : state.eMarks[nxt]].strip()
+                if rest == fm.group(1) or set(rest) == {fence[0]}:
+                    fence = None
+            nxt += 1
+            continue
+        if fm:
+            fence = fm.group(1)
+        elif END_TAB.match(line):
+            closed = True
+            break
+        elif BEGIN_TAB.match(line):
+            break
+        nxt += 1
+    if not closed:
+        _diag(
+            state,
+            start + 1,
+            f"':begin_tab:`{m.group(1) if m else ''}`' is not closed by ':end_tab:' "
+            f"(the tab block ends at line {nxt})",
+            "tab",
+        )
+    token = state.push("d2l_tab_prose_open", "div", 1)
+    token.map = [start, nxt + (1 if closed else 0)]
+    token.meta = {"tabs": tabs, "closed": closed}
+    old_parent, old_max = state.parentType, state.lineMax
+    state.parentType = "d2l_tab_prose"  # type: ignore[assignment]
+    state.lineMax = nxt
+    state.md.block.tokenize(state, start + 1, nxt)
+    state.parentType, state.lineMax = old_parent, old_max
+    token = state.push("d2l_tab_prose_close", "div", -1)
+    state.line = nxt + (1 if closed else 0)
+    return True
+
+
+def _mark_line(state: StateBlock, start: int, end: int, silent: bool) -> bool:
+    if state.sCount[start] - state.blkIndent >= 4:
+        return False
+    text = _line_text(state, start)
+    if not MARK_LINE.match(text):
+        return False
+    if silent:
+        return True
+    for m in MARK.finditer(text):
+        token = state.push("d2l_mark", "", 0)
+        token.map = [start, start + 1]
+        token.meta = {"key": m.group(1), "value": m.group(2).strip()}
+        token.content = m.group(0)
+    state.line = start + 1
+    return True
+
+
+# --------------------------------------------------------------------------- inline rule
+
+
+def _role(state: StateInline, silent: bool) -> bool:
+    pos = state.pos
+    if state.src[pos] != ":":
+        return False
+    if pos > 0 and (state.src[pos - 1].isalnum() or state.src[pos - 1] in ":`"):
+        return False
+    m = ROLE.match(state.src, pos)
+    if not m:
+        return False
+    ticks = m.group(2)
+    start = m.end()
+    close = state.src.find(ticks, start)
+    if close < 0:
+        return False
+    if not silent:
+        token = state.push("d2l_role", "", 0)
+        token.meta = {"name": m.group(1)}
+        token.content = state.src[start:close].replace("\n", " ")
+    state.pos = close + len(ticks)
+    return True
+
+
+# --------------------------------------------------------------------------- core rules
+
+
+def _is_image_paragraph(tokens: list[Token], i: int) -> bool:
+    """tokens[i] is paragraph_open: is it a paragraph holding one image only?"""
+    if i + 2 >= len(tokens) or tokens[i + 1].type != "inline":
+        return False
+    children = [
+        c
+        for c in tokens[i + 1].children or []
+        if not (c.type in ("softbreak", "hardbreak") or (c.type == "text" and not c.content.strip()))
+    ]
+    return len(children) == 1 and children[0].type == "image"
+
+
+def _is_caption_paragraph(tokens: list[Token], i: int) -> bool:
+    return (
+        0 <= i < len(tokens) - 2
+        and tokens[i].type == "paragraph_open"
+        and tokens[i + 1].type == "inline"
+        and tokens[i + 1].content.startswith(": ")
+        and tokens[i + 2].type == "paragraph_close"
+    )
+
+
+def _open_of(tokens: list[Token], close_idx: int) -> int:
+    """Index of the opening token matching the closing token at ``close_idx``."""
+    depth = 0
+    for j in range(close_idx, -1, -1):
+        depth += tokens[j].nesting
+        if depth == 0:
+            return j
+    return close_idx
+
+
+def _structure(state: StateCore) -> None:
+    """Attach ``d2l_mark`` tokens to what precedes them; mark figures and table captions."""
+    tokens = state.tokens
+    out: list[Token] = []
+    for token in tokens:
+        if token.type != "d2l_mark":
+            out.append(token)
+            continue
+        key, value = token.meta["key"], token.meta["value"]
+        line = (token.map[0] if token.map else 0) + 1
+        # the structural element before this mark (skipping other marks)
+        j = len(out) - 1
+        while j >= 0 and out[j].type == "d2l_mark":
+            j -= 1
+        prev = out[j] if j >= 0 else None
+        if key == "bibliography":
+            out.append(token)
+            continue
+        if prev is not None and prev.type == "heading_close" and key == "label":
+            opening = _open_of(out, j)
+            target = Token("myst_target", "", 0, map=out[opening].map, content=value)
+            out.insert(opening, target)
+            continue
+        if prev is not None and prev.type == "paragraph_close":
+            opening = _open_of(out, j)
+            if _is_image_paragraph(out, opening):
+                fig = out[opening].meta.setdefault("d2l_figure", {})
+                if key in fig:
+                    _diag(state, line, f"duplicate ':{key}:' for one figure", "mark")
+                fig[key] = value
+                continue
+        if prev is not None and prev.type in ("math_block", "math_block_label") and key in (
+            "eqlabel",
+            "label",
+        ):
+            prev.type = "math_block_label"
+            prev.info = value
+            continue
+        if prev is not None and prev.type == "table_close" and key == "label":
+            out[_open_of(out, j)].meta["d2l_label"] = value
+            continue
+        if prev is not None and _is_caption_paragraph(out, j - 2) and key == "label":
+            # ": caption" / ":label:`x`" / table  (the table follows the label)
+            out[j - 2].meta["d2l_table_label"] = value
+            continue
+        if key == "label":
+            _diag(
+                state,
+                line,
+                f"':label:`{value}`' does not follow a heading, figure, table or equation; "
+                "it labels this point of the page",
+                "label",
+            )
+            out.append(Token("myst_target", "", 0, map=token.map, content=value))
+            continue
+        _diag(state, line, f"':{key}:`{value}`' does not follow an image or equation (ignored)",
+              "mark")
+    # table captions: ": caption" paragraph right before or after a table
+    i = 0
+    result: list[Token] = []
+    while i < len(out):
+        tok = out[i]
+        if _is_caption_paragraph(out, i):
+            nxt = i + 3
+            if nxt < len(out) and out[nxt].type == "table_open":
+                out[nxt].meta["d2l_caption"] = out[i + 1]
+                if "d2l_table_label" in tok.meta:
+                    out[nxt].meta.setdefault("d2l_label", tok.meta["d2l_table_label"])
+                i = nxt
+                continue
+            if result and result[-1].type == "table_close":
+                result[_open_of(result, len(result) - 1)].meta["d2l_caption"] = out[i + 1]
+                i += 3
+                continue
+        result.append(tok)
+        i += 1
+    state.tokens = result
+
+
+def _is_comment_block(token: Token) -> bool:
+    return token.type == "html_block" and not COMMENT.sub("", token.content).strip()
+
+
+def _is_item_start(token: Token) -> bool:
+    if token.level != 0:
+        return False
+    if token.type == "fence":
+        return parse_fence_info(token.info).is_cell
+    return token.type == "d2l_tab_prose_open"
+
+
+def _group(state: StateCore) -> None:
+    """Wrap runs of consecutive top-level cells / tab prose blocks in d2l_group tokens."""
+    tokens = state.tokens
+    out: list[Token] = []
+    i = 0
+    n = len(tokens)
+    while i < n:
+        if not _is_item_start(tokens[i]):
+            out.append(tokens[i])
+            i += 1
+            continue
+        run: list[Token] = []
+        trailing: list[Token] = []
+        while i < n:
+            tok = tokens[i]
+            if _is_item_start(tok):
+                run.extend(trailing)
+                trailing = []
+                if tok.type == "fence":
+                    run.append(tok)
+                    i += 1
+                else:
+                    j = _close_index(tokens, i)
+                    run.extend(tokens[i : j + 1])
+                    i = j + 1
+            elif _is_comment_block(tok):
+                trailing.append(tok)
+                i += 1
+            else:
+                break
+        opening = Token("d2l_group_open", "div", 1, map=run[0].map)
+        out.append(opening)
+        out.extend(run)
+        out.append(Token("d2l_group_close", "div", -1))
+        out.extend(trailing)
+    state.tokens = out
+
+
+def _close_index(tokens: list[Token], i: int) -> int:
+    depth = 0
+    for j in range(i, len(tokens)):
+        depth += tokens[j].nesting
+        if depth == 0:
+            return j
+    return len(tokens) - 1
+
+
+def d2l_plugin(md: MarkdownIt) -> None:
+    """Add the d2lbook dialect to a (myst-parser) MarkdownIt instance."""
+    alt = ["paragraph", "reference", "blockquote", "list"]
+    md.block.ruler.before("fence", "d2l_tab_prose", _tab_prose, {"alt": alt})
+    md.block.ruler.before("fence", "d2l_mark", _mark_line, {"alt": alt})
+    md.inline.ruler.before("backticks", "d2l_role", _role)
+    md.core.ruler.after("inline", "d2l_structure", _structure)
+    md.core.ruler.after("d2l_structure", "d2l_group", _group)
+
+
+# --------------------------------------------------------------------------- Sphinx-free reading
+
+
+def create_md_parser(config: Any = None) -> MarkdownIt:
+    """A myst-parser MarkdownIt instance with the d2l dialect (HTML renderer; for reading)."""
+    from markdown_it.renderer import RendererHTML
+    from myst_parser.config.main import MdParserConfig
+    from myst_parser.parsers.mdit import create_md_parser as myst_create
+
+    cfg = dialect_config(config or MdParserConfig())
+    md = myst_create(cfg, RendererHTML)
+    md.use(d2l_plugin)
+    return md
+
+
+def dialect_config(config: Any) -> Any:
+    """The myst config with the extensions the dialect needs (``$$`` math)."""
+    extensions = set(config.enable_extensions) | {"dollarmath"}
+    return replace(config, enable_extensions=extensions)
+
+
+def toc_entries(content: str) -> tuple[dict[str, str], list[str]]:
+    """Split a ```` ```toc ```` body into toctree options and entries."""
+    options: dict[str, str] = {}
+    entries: list[str] = []
+    for raw in content.splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        m = re.match(r"^:([\w-]+):\s*(.*)$", line)
+        if m and not entries:
+            options[m.group(1)] = m.group(2).strip()
+        elif m:
+            options[m.group(1)] = m.group(2).strip()
+        else:
+            entries.append(line)
+    return options, entries
+
+
+def cells_from_tokens(
+    tokens: Sequence[Token], tabs: Sequence[str], diagnostics: list[Diagnostic] | None = None
+) -> list[Cell]:
+    """Every code cell of a token stream, in document order (nested ones included)."""
+    cells: list[Cell] = []
+    tabs = list(tabs)
+    hide_rest = False
+    for token in tokens:
+        if token.type != "fence":
+            continue
+        attrs = parse_fence_info(token.info)
+        if not attrs.is_cell:
+            continue
+        line = (token.map[0] if token.map else 0) + 1
+        cell = parse_cell(token.content.rstrip("\n"), line, tabs, attrs)
+        if hide_rest or "#@hide_all" in cell.source.lower():
+            hide_rest = True
+            cell = replace(cell, hide_code=True, hide_output=True)
+        if diagnostics is not None:
+            if cell.unknown:
+                diagnostics.append(
+                    Diagnostic(
+                        line,
+                        f"unknown framework {', '.join(repr(u) for u in cell.unknown)} in a tab "
+                        f"marker (configured: {', '.join(tabs)}); the cell is shown but not run",
+                        "tab",
+                    )
+                )
+            if cell.empty_marker:
+                diagnostics.append(
+                    Diagnostic(line, "'#@tab' marker without a framework name: the cell "
+                               f"belongs to the default tab '{tabs[0]}'", "tab")
+                )
+        cells.append(cell)
+    return cells
+
+
+def unterminated_fences(tokens: Sequence[Token], text: str) -> list[Diagnostic]:
+    """Fences that run to the end of the file because they were never closed."""
+    lines = text.split("\n")
+    total = len(lines) - (1 if text.endswith("\n") else 0)
+    found: list[Diagnostic] = []
+    for token in tokens:
+        if token.type != "fence" or not token.map:
+            continue
+        start, end = token.map
+        if end < total:
+            continue
+        last = lines[end - 1].strip() if end - 1 > start and end - 1 < len(lines) else ""
+        marker = token.markup
+        if not (last.startswith(marker) and set(last) == {marker[0]}):
+            found.append(
+                Diagnostic(start + 1, f"code fence '{marker}' opened here is never closed; "
+                           "it runs to the end of the file", "syntax")
+            )
+    return found
+
+
+def read_document(text: str, tabs: Sequence[str], md: MarkdownIt | None = None) -> Document:
+    """Parse a d2lbook markdown page without Sphinx."""
+    md = md or create_md_parser()
+    env: dict[str, Any] = {}
+    tokens = md.parse(text, env)
+    diagnostics: list[Diagnostic] = list(env.get("d2l_diagnostics", []))
+    cells = cells_from_tokens(tokens, tabs, diagnostics)
+    toc: list[str] = []
+    for token in tokens:
+        if token.type == "fence" and token.info.strip() == "toc":
+            toc.extend(toc_entries(token.content)[1])
+    diagnostics.extend(unterminated_fences(tokens, text))
+    return Document(cells=cells, toc=toc, diagnostics=diagnostics)
+
+
+def frameworks_of(cells: Sequence[Cell], tabs: Sequence[str]) -> list[str]:
+    """The configured frameworks that have at least one cell, in configuration order."""
+    seen = {f for c in cells if not c.setup_only for f in (tabs if ALL in c.frameworks else c.frameworks)}
+    return [t for t in tabs if t in seen]

@@ -1,0 +1,108 @@
+"""Directives for the documentation pages of a book.
+
+``d2l-execution-report``
+    A table of the last execution phase: per page and framework, status, seconds and
+    whether the result came from the cache. The page holding it is re-read on every
+    build that executed something.
+``d2l-config-table``
+    The configuration reference, generated from :class:`~.config.D2lConfig`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from docutils import nodes
+from sphinx.application import Sphinx
+from sphinx.environment import BuildEnvironment
+from sphinx.util.docutils import SphinxDirective
+
+from .config import D2lConfig
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[nodes.Node | str]],
+           classes: Sequence[str] = ()) -> nodes.table:
+    table = nodes.table(classes=["colwidths-auto", *classes])
+    tgroup = nodes.tgroup(cols=len(header))
+    table += tgroup
+    for _ in header:
+        tgroup += nodes.colspec(colwidth=1)
+    thead = nodes.thead()
+    tgroup += thead
+    row = nodes.row()
+    for cell in header:
+        row += nodes.entry("", nodes.paragraph(text=cell))
+    thead += row
+    tbody = nodes.tbody()
+    tgroup += tbody
+    for values in rows:
+        row = nodes.row()
+        for value in values:
+            para = value if isinstance(value, nodes.Node) else nodes.paragraph(text=str(value))
+            if not isinstance(para, (nodes.paragraph, nodes.literal_block)):
+                para = nodes.paragraph("", "", para)
+            row += nodes.entry("", para)
+        tbody += row
+    return table
+
+
+class ExecutionReport(SphinxDirective):
+    """Render the execution report of the current build."""
+
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        self.env.note_dependency(__file__)
+        self.env.metadata[self.env.docname]["d2l_report_page"] = True
+        report: dict[str, Any] = getattr(self.env, "d2l_report", {}) or {}
+        entries = report.get("pages", [])
+        if not entries:
+            return [nodes.paragraph(text="No code was executed in this build "
+                                    "(execution is off, or the book has no code cells).")]
+        summary = nodes.paragraph(text=(
+            f"{len(entries)} (page, framework) jobs: {report.get('executed', 0)} executed, "
+            f"{report.get('cached', 0)} from the cache, {report.get('failed', 0)} failed; "
+            f"execution phase {report.get('seconds', 0):.1f} s."
+        ))
+        rows = []
+        for e in entries:
+            status = "✅ ok" if e["status"] == "ok" else f"❌ {e['status']}"
+            rows.append([e["docname"], e["framework"], status, f"{e['seconds']:.2f}",
+                         "yes" if e["cached"] else "no", e.get("error", "")])
+        return [summary, _table(["page", "framework", "status", "seconds", "cached", "error"],
+                                rows, ["d2l-execution-report"])]
+
+
+class ConfigTable(SphinxDirective):
+    """Render the ``d2l_*`` configuration reference."""
+
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        rows = []
+        for f in dataclasses.fields(D2lConfig):
+            default = f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
+            rows.append([
+                nodes.paragraph("", "", nodes.literal(text=f"d2l_{f.name}")),
+                nodes.paragraph("", "", nodes.literal(text=repr(default))),
+                f.metadata["help"].replace("``", ""),
+            ])
+        return [_table(["option", "default", "meaning"], rows, ["d2l-config-table"])]
+
+
+def _report_pages(app: Sphinx, env: BuildEnvironment, added: set[str], changed: set[str],
+                  removed: set[str]) -> list[str]:
+    """Re-read pages holding the execution report whenever something ran."""
+    report = getattr(env, "d2l_report", {}) or {}
+    if not report.get("executed"):
+        return []
+    return [d for d, meta in env.metadata.items() if meta.get("d2l_report_page")]
+
+
+def setup_directives(app: Sphinx) -> None:
+    app.add_directive("d2l-execution-report", ExecutionReport)
+    app.add_directive("d2l-config-table", ConfigTable)
+    # after the execution phase (priority 500), so the report is known
+    app.connect("env-get-outdated", _report_pages, priority=900)

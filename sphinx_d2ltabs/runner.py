@@ -1,0 +1,202 @@
+"""Plan and run the execution of a book (Sphinx-free).
+
+For every page, each framework that has cells becomes one :class:`~.execution.Job`
+(its cells in order, run in one fresh kernel). :func:`plan_page` derives the jobs from
+the parsed cells; :class:`BookRunner` finds the stale ones in the cache and runs them
+with the scheduler before Sphinx reads any page.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .cells import Cell
+from .config import D2lConfig
+from .dialect import create_md_parser, frameworks_of, read_document
+from .execution import Cache, FileCache, Job, JobResult, Progress, Scheduler, cache_key
+
+ALLOW_ERROR_MARK = "#@allow_error"
+
+
+@dataclass
+class PagePlan:
+    docname: str
+    path: str
+    jobs: dict[str, Job] = field(default_factory=dict)
+    keys: dict[str, str] = field(default_factory=dict)
+
+
+def framework_extra(cfg: D2lConfig, framework: str, library_hashes: Mapping[str, str],
+                    dependency_hash: str) -> str:
+    """The part of a framework's cache key that does not come from the page."""
+    return json.dumps(
+        {"lib": library_hashes.get(framework, ""), "deps": dependency_hash},
+        sort_keys=True,
+    )
+
+
+def kernel_env(cfg: D2lConfig, framework: str, lib_path: str | None) -> dict[str, str]:
+    env = cfg.env_for(framework)
+    if lib_path:
+        existing = env.get("PYTHONPATH", os.environ.get("PYTHONPATH", ""))
+        env["PYTHONPATH"] = lib_path + (os.pathsep + existing if existing else "")
+    return env
+
+
+def plan_page(docname: str, path: str, cells: Sequence[Cell], cfg: D2lConfig,
+              extras: Mapping[str, str], lib_path: str | None = None) -> PagePlan:
+    """One job per framework that has at least one cell on the page."""
+    plan = PagePlan(docname, path)
+    tabs = cfg.tab_names
+    for fw in frameworks_of(cells, tabs):
+        selected = [c for c in cells if c.belongs_to(fw) and not c.setup_only and fw in tabs]
+        job_cells = tuple((c.line, c.code_for(fw)) for c in selected)
+        if not any(code.strip() for _, code in job_cells):
+            continue
+        env = kernel_env(cfg, fw, lib_path)
+        # only the user's variables enter the key: the library path is machine-specific
+        # (the library's content hash is in ``extras``)
+        key_env = cfg.env_for(fw)
+        job = Job(
+            docname=docname,
+            framework=fw,
+            cells=job_cells,
+            source_path=path,
+            kernel=cfg.kernel_for(fw),
+            env=tuple(sorted(env.items())),
+            cwd=os.path.dirname(os.path.abspath(path)),
+            setup_code=cfg.setup_code.get(fw, cfg.setup_code.get("*", "")),
+            timeout=float(cfg.timeout),
+            gpus=cfg.gpus.get(fw, cfg.gpus.get("*", 0)),
+            allow_errors=cfg.allow_errors,
+            allow_error_cells=frozenset(
+                c.line for c in selected if ALLOW_ERROR_MARK in c.source.lower()
+            ),
+            extra_key=extras.get(fw, ""),
+        )
+        plan.jobs[fw] = job
+        plan.keys[fw] = cache_key(_key_view(job, key_env))
+    return plan
+
+
+def _key_view(job: Job, key_env: Mapping[str, str]) -> Job:
+    from dataclasses import replace
+
+    return replace(job, env=tuple(sorted(key_env.items())))
+
+
+def dependency_hash(srcdir: str, patterns: Iterable[str]) -> str:
+    """Hash of the content of every file matched by the ``d2l_dependencies`` globs."""
+    digest = hashlib.sha256()
+    for pattern in patterns:
+        for path in sorted(glob.glob(os.path.join(srcdir, pattern), recursive=True)):
+            if os.path.isfile(path):
+                digest.update(os.path.relpath(path, srcdir).encode())
+                with open(path, "rb") as fh:
+                    digest.update(hashlib.sha256(fh.read()).digest())
+    return digest.hexdigest()
+
+
+@dataclass
+class RunReport:
+    """What one build's execution phase did, per (document, framework)."""
+
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    executed: int = 0
+    cached: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "executed": self.executed,
+            "cached": self.cached,
+            "failed": self.failed,
+            "seconds": round(self.seconds, 3),
+            "pages": self.entries,
+        }
+
+
+class BookRunner:
+    """Find stale (document, framework) jobs and run them."""
+
+    def __init__(self, cfg: D2lConfig, cache: Cache, *,
+                 on_progress: Callable[[Progress], None] | None = None,
+                 on_notice: Callable[[str], None] | None = None) -> None:
+        self.cfg = cfg
+        self.cache = cache
+        self.on_progress = on_progress
+        self.on_notice = on_notice
+        self.md = create_md_parser()
+
+    def plan(self, pages: Sequence[tuple[str, str]], extras: Mapping[str, str],
+             lib_path: str | None = None) -> list[PagePlan]:
+        plans = []
+        for docname, path in pages:
+            try:
+                with open(path, encoding="utf-8") as fh:
+                    text = fh.read()
+            except (OSError, UnicodeDecodeError):
+                continue  # reported by Sphinx when it reads the page
+            doc = read_document(text, self.cfg.tab_names, self.md)
+            plans.append(plan_page(docname, path, doc.cells, self.cfg, extras, lib_path))
+        return plans
+
+    def run(self, plans: Sequence[PagePlan], mode: str) -> tuple[
+            dict[tuple[str, str], JobResult], RunReport]:
+        """Run what ``mode`` asks for; return every known result and a report."""
+        start = time.monotonic()
+        report = RunReport()
+        results: dict[tuple[str, str], JobResult] = {}
+        todo: list[Job] = []
+        keys: dict[tuple[str, str], str] = {}
+        for plan in plans:
+            for fw, job in plan.jobs.items():
+                key = plan.keys[fw]
+                keys[(plan.docname, fw)] = key
+                hit = None if mode == "force" else self.cache.get(key)
+                if hit is not None:
+                    hit.cached = True
+                    results[(plan.docname, fw)] = hit
+                elif mode in ("auto", "force"):
+                    todo.append(job)
+        if todo:
+            scheduler = Scheduler(
+                self.cfg.workers,
+                [str(g) for g in self.cfg.gpu_ids] if self.cfg.gpu_ids is not None else None,
+                strict_gpu=self.cfg.strict_gpu,
+                on_progress=self.on_progress,
+                on_notice=self.on_notice,
+            )
+            ran = scheduler.run(todo)
+            for (docname, fw), result in ran.items():
+                key = keys[(docname, fw)]
+                result.key = key
+                if result.status != "interrupted":
+                    self.cache.put(key, result)
+                results[(docname, fw)] = result
+        for (docname, fw), result in sorted(results.items()):
+            report.entries.append({
+                "docname": docname,
+                "framework": fw,
+                "status": result.status,
+                "seconds": round(result.seconds, 3),
+                "cached": result.cached,
+                "error": (result.error or {}).get("message", "") if not result.ok else "",
+            })
+            report.cached += int(result.cached)
+            report.executed += int(not result.cached)
+            report.failed += int(not result.ok)
+        report.seconds = time.monotonic() - start
+        return results, report
+
+
+def open_cache(directory: str) -> Cache:
+    return FileCache(directory)
