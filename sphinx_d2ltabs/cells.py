@@ -23,13 +23,15 @@ ALL = "all"
 """Pseudo framework name: the cell belongs to every framework."""
 
 #: d2lbook's ``source_tab_pattern`` / ``source_tab_pattern_2`` (searched, first match wins).
-TAB_PATTERN = re.compile(r"#\s*@tab\s+([\w, ]+)|%%tab\s+([\w, ]+)", re.IGNORECASE)
+TAB_PATTERN = re.compile(r"#[ \t]*@tab[ \t]+([\w, ]+)|%%tab[ \t]+([\w, ]+)", re.IGNORECASE)
 #: A whole line that is a tab marker (removed from the shown and executed code).
 TAB_LINE = re.compile(r"^[ \t]*(?:#\s*@tab\b|%%tab\b).*$", re.IGNORECASE)
 #: ``#@tab`` with no name: d2lbook treats it as unmarked; we warn.
 EMPTY_TAB_LINE = re.compile(r"^[ \t]*(?:#\s*@tab|%%tab)[ \t]*$", re.IGNORECASE)
 #: Display markers; a whole-line marker is removed, a trailing one is cut off.
-HIDE_MARK = re.compile(r"[ \t]*#@(?:hide_all|hide_code|hide_output|hide)\b[ \t]*$", re.IGNORECASE)
+HIDE_MARK = re.compile(
+    r"[ \t]*#@(?:hide_all|hide_code|hide_output|hide)\b[ \t]*$", re.IGNORECASE
+)
 HIDE_LINE = re.compile(
     r"^[ \t]*(?:#@(?:hide_all|hide_code|hide_output|hide)|#[ \t]*hide[ \t]+(?:code|outputs?))"
     r"[ \t]*$",
@@ -37,7 +39,9 @@ HIDE_LINE = re.compile(
 )
 LOAD_EXT_TAB = "%load_ext d2lbook.tab"
 SELECTED_IF = re.compile(r"^(?P<indent>[ ]*)if\b.*\btab\.selected\((?P<args>[^)]*)\)")
-_ATTR_TOKEN = re.compile(r"""\.([^\s{}=.]+)|#([^\s{}=]+)|([\w-]+)=("[^"]*"|'[^']*'|[^\s{}]+)|(\S+)""")
+_ATTR_TOKEN = re.compile(
+    r"""\.([^\s{}=.]+)|#([^\s{}=]+)|([\w-]+)=("[^"]*"|'[^']*'|[^\s{}]+)|(\S+)"""
+)
 
 
 @dataclass(frozen=True)

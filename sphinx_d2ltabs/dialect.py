@@ -36,7 +36,7 @@ BLOCK_MARK_KEYS = ("label", "eqlabel", "width", "height", "bibliography")
 BEGIN_TAB = re.compile(r"^:begin_tab:`([^`]*)`[ \t]*$")
 END_TAB = re.compile(r"^:end_tab:[ \t]*$")
 MARK = re.compile(r":([-/\\.\w]+):`([^`]*)`")
-MARK_LINE = re.compile(r"^(?:[ \t]*:(?:%s):`[^`]*`)+[ \t]*$" % "|".join(BLOCK_MARK_KEYS))
+MARK_LINE = re.compile(r"^(?:[ \t]*:(?:" + "|".join(BLOCK_MARK_KEYS) + r"):`[^`]*`)+[ \t]*$")
 UNKNOWN_MARK_LINE = re.compile(r"^:([-/\\.\w]+):(?:`([^`]*)`)?[ \t]*$")
 FENCE_START = re.compile(r"^[ ]{0,3}(`{3,}|~{3,})")
 ROLE = re.compile(r":([-/\\.\w]+):(`+)")
@@ -143,7 +143,7 @@ def _tab_prose(state: StateBlock, start: int, end: int, silent: bool) -> bool:
     token.map = [start, nxt + (1 if closed else 0)]
     token.meta = {"tabs": tabs, "closed": closed}
     old_parent, old_max = state.parentType, state.lineMax
-    state.parentType = "d2l_tab_prose"  # type: ignore[assignment]
+    state.parentType = "d2l_tab_prose"
     state.lineMax = nxt
     state.md.block.tokenize(state, start + 1, nxt)
     state.parentType, state.lineMax = old_parent, old_max
@@ -188,7 +188,8 @@ def _role(state: StateInline, silent: bool) -> bool:
         return False
     if not silent:
         token = state.push("d2l_role", "", 0)
-        token.meta = {"name": m.group(1)}
+        # inline tokens inherit their paragraph's first line: keep the offset of this line
+        token.meta = {"name": m.group(1), "line_offset": state.src.count("\n", 0, pos)}
         token.content = state.src[start:close].replace("\n", " ")
     state.pos = close + len(ticks)
     return True
@@ -204,7 +205,8 @@ def _is_image_paragraph(tokens: list[Token], i: int) -> bool:
     children = [
         c
         for c in tokens[i + 1].children or []
-        if not (c.type in ("softbreak", "hardbreak") or (c.type == "text" and not c.content.strip()))
+        if not (c.type in ("softbreak", "hardbreak")
+                or (c.type == "text" and not c.content.strip()))
     ]
     return len(children) == 1 and children[0].type == "image"
 
@@ -300,7 +302,10 @@ def _structure(state: StateCore) -> None:
                 i = nxt
                 continue
             if result and result[-1].type == "table_close":
-                result[_open_of(result, len(result) - 1)].meta["d2l_caption"] = out[i + 1]
+                table = result[_open_of(result, len(result) - 1)]
+                table.meta["d2l_caption"] = out[i + 1]
+                if "d2l_table_label" in tok.meta:
+                    table.meta.setdefault("d2l_label", tok.meta["d2l_table_label"])
                 i += 3
                 continue
         result.append(tok)
@@ -350,8 +355,9 @@ def _group(state: StateCore) -> None:
                 i += 1
             else:
                 break
-        opening = Token("d2l_group_open", "div", 1, map=run[0].map)
-        out.append(opening)
+        for tok in run:
+            tok.level += 1
+        out.append(Token("d2l_group_open", "div", 1, map=run[0].map))
         out.extend(run)
         out.append(Token("d2l_group_close", "div", -1))
         out.extend(trailing)
@@ -370,6 +376,15 @@ def _close_index(tokens: list[Token], i: int) -> int:
 def d2l_plugin(md: MarkdownIt) -> None:
     """Add the d2lbook dialect to a (myst-parser) MarkdownIt instance."""
     alt = ["paragraph", "reference", "blockquote", "list"]
+    try:
+        from markdown_it.rules_block.fence import make_fence_rule
+    except ImportError:  # markdown-it-py < 4.1: CommonMark's "at least as long" closing
+        pass
+    else:
+        # as d2lbook (notedown): a fence is closed by the identical fence string only, so
+        # ````` ```bash ````` may hold a ```````` ```` ```````` line
+        md.block.ruler.at("fence", make_fence_rule(exact_match=True),
+                          {"alt": ["paragraph", "reference", "blockquote", "list"]})
     md.block.ruler.before("fence", "d2l_tab_prose", _tab_prose, {"alt": alt})
     md.block.ruler.before("fence", "d2l_mark", _mark_line, {"alt": alt})
     md.inline.ruler.before("backticks", "d2l_role", _role)
@@ -407,9 +422,7 @@ def toc_entries(content: str) -> tuple[dict[str, str], list[str]]:
         if not line:
             continue
         m = re.match(r"^:([\w-]+):\s*(.*)$", line)
-        if m and not entries:
-            options[m.group(1)] = m.group(2).strip()
-        elif m:
+        if (m and not entries) or m:
             options[m.group(1)] = m.group(2).strip()
         else:
             entries.append(line)
@@ -491,5 +504,8 @@ def read_document(text: str, tabs: Sequence[str], md: MarkdownIt | None = None) 
 
 def frameworks_of(cells: Sequence[Cell], tabs: Sequence[str]) -> list[str]:
     """The configured frameworks that have at least one cell, in configuration order."""
-    seen = {f for c in cells if not c.setup_only for f in (tabs if ALL in c.frameworks else c.frameworks)}
+    seen = {
+        f for c in cells if not c.setup_only
+        for f in (tabs if ALL in c.frameworks else c.frameworks)
+    }
     return [t for t in tabs if t in seen]

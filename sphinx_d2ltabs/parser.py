@@ -56,11 +56,11 @@ class PageContext:
         result = self.results.get(framework)
         if result is None:
             return None
-        return result.outputs.get(line)  # type: ignore[no-any-return]
+        return result.outputs.get(line)
 
 
 def warn(location: tuple[str, int] | nodes.Node | None, message: str, subtype: str) -> None:
-    logger.warning(f"{message} [d2l.{subtype}]", location=location, type="d2l", subtype=subtype)
+    logger.warning(message, location=location, type="d2l", subtype=subtype)
 
 
 class D2lRenderer(SphinxRenderer):
@@ -68,10 +68,10 @@ class D2lRenderer(SphinxRenderer):
 
     @property
     def d2l(self) -> PageContext:
-        return self.md_options["d2l_ctx"]  # type: ignore[no-any-return]
+        return self.md_options["d2l_ctx"]
 
     def _loc(self, token: SyntaxTreeNode) -> tuple[str, int]:
-        return (self.sphinx_env.docname, token_line(token, 0))  # type: ignore[union-attr]
+        return (self.sphinx_env.docname, token_line(token, 0))
 
     # ------------------------------------------------------------------ groups and tabs
     @contextmanager
@@ -249,7 +249,7 @@ class D2lRenderer(SphinxRenderer):
             return self._render_toc(token)
         if info in ("eval_rst", "{eval_rst}"):
             return self.render_restructuredtext(token)
-        if info.startswith("{.") or (info.startswith("{") and "=" in info) or info.startswith("."):
+        if info.startswith(("{.", ".")) or (info.startswith("{") and "=" in info):
             # pandoc attributes of a plain (non-executed) block, e.g. ```{.json .output}
             node = self.create_highlighted_code_block(
                 token.content, attrs.language if attrs.classes else "text",
@@ -261,7 +261,7 @@ class D2lRenderer(SphinxRenderer):
 
     def _render_toc(self, token: SyntaxTreeNode) -> None:
         options, entries = toc_entries(token.content)
-        opts = {k: v for k, v in options.items()}
+        opts = dict(options)
         nodes_list = self.run_directive(
             "toctree", "", "\n".join(entries), token_line(token, 0),
             additional_options=opts, block_text=token.content,
@@ -272,17 +272,16 @@ class D2lRenderer(SphinxRenderer):
     def render_d2l_role(self, token: SyntaxTreeNode) -> None:
         name = token.meta["name"]
         target = ROLE_MAP.get(name, name)
-        lineno = token_line(token) if token.map else 0
-        if target.startswith("cite") and (
-            self.sphinx_env is None or "sphinxcontrib.bibtex" not in self.sphinx_env.app.extensions
-        ):
-            warn(self._loc(token), f"':{name}:`{token.content}`' needs sphinxcontrib-bibtex: add "
+        lineno = (token_line(token) if token.map else 0) + token.meta.get("line_offset", 0)
+        loc = (self.sphinx_env.docname if self.sphinx_env else "", lineno)
+        if target.startswith("cite") and not getattr(self.sphinx_env, "d2l_bibtex", False):
+            warn(loc, f"':{name}:`{token.content}`' needs sphinxcontrib-bibtex: add "
                  "'sphinxcontrib.bibtex' to extensions and set bibtex_bibfiles", "cite")
             self.current_node.append(nodes.literal(token.content, f"[{token.content}]"))
             return
-        role_func, messages = roles.role(target, self.language_module_rst, lineno, self.reporter)
+        role_func, _ = roles.role(target, self.language_module_rst, lineno, self.reporter)
         if not role_func:
-            warn(self._loc(token), f"unknown mark ':{name}:`{token.content}`' (kept as text)", "mark")
+            warn(loc, f"unknown mark ':{name}:`{token.content}`' (kept as text)", "mark")
             self.current_node.append(nodes.Text(f":{name}:`{token.content}`"))
             return
         rawsource = f":{target}:`{token.content}`"
@@ -293,8 +292,7 @@ class D2lRenderer(SphinxRenderer):
     def render_d2l_mark(self, token: SyntaxTreeNode) -> None:
         key, value = token.meta["key"], token.meta["value"]
         if key == "bibliography":
-            env = self.sphinx_env
-            if env is None or "sphinxcontrib.bibtex" not in env.app.extensions:
+            if not getattr(self.sphinx_env, "d2l_bibtex", False):
                 warn(self._loc(token), f"':bibliography:`{value}`' needs sphinxcontrib-bibtex "
                      "(add 'sphinxcontrib.bibtex' to extensions)", "cite")
                 return
@@ -304,10 +302,13 @@ class D2lRenderer(SphinxRenderer):
 
     # ------------------------------------------------------------------ figures and tables
     def render_paragraph(self, token: SyntaxTreeNode) -> None:
-        children = [
-            c for c in token.children[0].children or []
-            if not (c.type in ("softbreak", "hardbreak") or (c.type == "text" and not c.content.strip()))
-        ] if token.children and token.children[0].type == "inline" else []
+        children = []
+        if token.children and token.children[0].type == "inline":
+            children = [
+                c for c in token.children[0].children or []
+                if not (c.type in ("softbreak", "hardbreak")
+                        or (c.type == "text" and not c.content.strip()))
+            ]
         if len(children) == 1 and children[0].type == "image":
             return self._render_figure(token, children[0])
         super().render_paragraph(token)
@@ -333,8 +334,9 @@ class D2lRenderer(SphinxRenderer):
         label = meta.get("label")
         if label:
             if not any(isinstance(c, nodes.caption) for c in figure.children):
-                warn(self._loc(para), f"figure ':label:`{label}`' has no caption, so it has no "
-                     "number for :numref: (write the caption in the image's alt text)", "label")
+                warn(self._loc(para), f"figure ':label:`{label}`' has no caption, so it has "
+                     "no number for :numref: (write the caption in the image's alt text)",
+                     "label")
             figure["names"].append(nodes.fully_normalize_name(label))
             self.document.note_explicit_target(figure, figure)
         self.current_node.append(figure)
@@ -391,7 +393,8 @@ def _output_fingerprint(outputs: list[dict[str, Any]] | None) -> str:
     return hashlib.sha256(json.dumps(outputs, sort_keys=True).encode()).hexdigest()
 
 
-def page_frameworks(tokens: Sequence[Token], cells: Sequence[Cell], tabs: Sequence[str]) -> set[str]:
+def page_frameworks(tokens: Sequence[Token], cells: Sequence[Cell],
+                    tabs: Sequence[str]) -> set[str]:
     found: set[str] = set()
     for cell in cells:
         if cell.setup_only:
@@ -429,7 +432,7 @@ class D2lParser(MystParser):
         diagnostics.extend(unterminated_fences(tokens, inputstring))
         for diag in sorted(diagnostics, key=lambda d: d.line):
             warn((env.docname, diag.line), diag.message, diag.subtype)
-        from .sphinx_ext import page_results, image_writer
+        from .sphinx_ext import image_writer, page_results
 
         results = page_results(env, env.docname, cells)
         ctx = PageContext(

@@ -107,7 +107,7 @@ def _report_failures(results: dict[tuple[str, str], Any], plans: dict[str, Any])
         text = f"[{fw}] {message}{cached}"
         if tb:
             text += "\n" + tb
-        logger.warning(text + " [d2l.execute]", location=(docname, line or None),
+        logger.warning(text, location=(docname, line or None),
                        type="d2l", subtype="execute")
 
 
@@ -145,7 +145,7 @@ def generate_library(app: Sphinx, env: BuildEnvironment, cfg: D2lConfig) -> dict
     result = generate(str(app.srcdir), cfg.tab_names, lib_config, index=index)
     for issue in result.issues:
         docname = os.path.splitext(issue.docpath)[0].replace(os.sep, "/")
-        logger.warning(f"{issue.message} [d2l.library]", location=(docname, issue.line or None),
+        logger.warning(issue.message, location=(docname, issue.line or None),
                        type="d2l", subtype="library")
     for path in result.written:
         logger.info(f"[d2l] wrote {os.path.relpath(path, app.srcdir)}")
@@ -158,10 +158,7 @@ def on_env_get_outdated(app: Sphinx, env: BuildEnvironment, added: set[str],
     cfg: D2lConfig = env.d2l_config  # type: ignore[attr-defined]
     pages = _md_pages(app, env)
     current: dict[str, dict[str, str]] = {}
-    if cfg.lib_enable:
-        lib_hashes = generate_library(app, env, cfg)
-    else:
-        lib_hashes = {}
+    lib_hashes = generate_library(app, env, cfg) if cfg.lib_enable else {}
     if cfg.execute != "off":
         from .runner import BookRunner, dependency_hash, framework_extra, open_cache
 

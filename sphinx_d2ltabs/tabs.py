@@ -51,7 +51,7 @@ class NonHtmlTabs(SphinxPostTransform):
     default_priority = 190  # before sphinx-design's HTML transform (200); we skip HTML anyway
 
     def run(self, **kwargs: Any) -> None:
-        if self.app.builder.format == "html":
+        if self.env._builder_cls.format == "html":
             return
         cfg = self.env.d2l_config  # type: ignore[attr-defined]
         if cfg.nonhtml_tabs != "default":

@@ -1,0 +1,26 @@
+"""Helpers shared by test modules."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from bs4 import BeautifulSoup
+
+
+def warnings_of(app: Any) -> list[str]:
+    """Warning lines of a sphinx.testing app, with the source folder made relative."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", app.warning.getvalue())
+    text = text.replace(str(app.srcdir) + os.sep, "")
+    return [line for line in text.splitlines() if "WARNING" in line or "ERROR" in line]
+
+
+def html(app: Any, page: str) -> BeautifulSoup:
+    return BeautifulSoup(Path(app.outdir, page).read_text(encoding="utf-8"), "html.parser")
+
+
+def body(app: Any, page: str) -> Any:
+    soup = html(app, page)
+    return soup.find("div", {"role": "main"}) or soup.find("main") or soup.body
