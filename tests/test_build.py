@@ -274,3 +274,26 @@ def test_seeds_build(app: Any) -> None:
     # missing pieces are reported with file and line
     assert any(w.startswith("seed_004_c4b9cbd258fa05c2.md:45: WARNING: image file not readable")
                for w in warnings), warnings
+
+
+@pytest.mark.sphinx("html", testroot="dialect")
+def test_dialect_doctree_regression(app: Any, file_regression: Any) -> None:
+    """The whole doctree of the dialect page, as Sphinx pickles it (before HTML transforms)."""
+    app.build()
+    doctree = app.env.get_doctree("chapter")
+    text = doctree.pformat().replace(str(app.srcdir), "<srcdir>")
+    file_regression.check(text, extension=".xml")
+
+
+def test_docs_build_without_warnings(make_app: Any, tmp_path: Path) -> None:
+    """docs/ is built with the extension itself, warnings as errors (as in CI)."""
+    src = tmp_path / "docs"
+    shutil.copytree(Path(__file__).parent.parent / "docs", src,
+                    ignore=shutil.ignore_patterns("_build"))
+    app = make_app("html", srcdir=src, warningiserror=True)
+    app.build()
+    assert warnings_of(app) == []
+    dialect = body(app, "dialect.html")
+    assert dialect.find("div", class_="sd-tab-set") is not None
+    config = body(app, "configuration.html")
+    assert "d2l_tabs" in config.get_text()
