@@ -19,8 +19,9 @@ from typing import Any
 
 from .cells import Cell
 from .config import D2lConfig
-from .dialect import create_md_parser, frameworks_of, read_document
+from .dialect import frameworks_of
 from .execution import Cache, FileCache, Job, JobResult, Progress, Scheduler, cache_key
+from .pages import PageReader
 
 ALLOW_ERROR_MARK = "#@allow_error"
 
@@ -127,26 +128,23 @@ class RunReport:
 class BookRunner:
     """Find stale (document, framework) jobs and run them."""
 
-    def __init__(self, cfg: D2lConfig, cache: Cache, *,
+    def __init__(self, cfg: D2lConfig, cache: Cache, *, reader: PageReader | None = None,
                  on_progress: Callable[[Progress], None] | None = None,
                  on_notice: Callable[[str], None] | None = None) -> None:
         self.cfg = cfg
         self.cache = cache
+        self.reader = reader or PageReader(cfg.tab_names)
         self.on_progress = on_progress
         self.on_notice = on_notice
-        self.md = create_md_parser()
 
     def plan(self, pages: Sequence[tuple[str, str]], extras: Mapping[str, str],
              lib_path: str | None = None) -> list[PagePlan]:
         plans = []
         for docname, path in pages:
-            try:
-                with open(path, encoding="utf-8") as fh:
-                    text = fh.read()
-            except (OSError, UnicodeDecodeError):
+            info = self.reader.read(path)
+            if info is None:
                 continue  # reported by Sphinx when it reads the page
-            doc = read_document(text, self.cfg.tab_names, self.md)
-            plans.append(plan_page(docname, path, doc.cells, self.cfg, extras, lib_path))
+            plans.append(plan_page(docname, path, info.cells, self.cfg, extras, lib_path))
         return plans
 
     def run(self, plans: Sequence[PagePlan], mode: str) -> tuple[
