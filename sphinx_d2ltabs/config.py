@@ -141,6 +141,18 @@ def _v_str_list(option: str) -> Callable[[Any], None]:
     return check
 
 
+def _v_regex(option: str) -> Callable[[Any], None]:
+    def check(value: Any) -> None:
+        _check(isinstance(value, str), option, f"{value!r} must be a string")
+        try:
+            re.compile(value)
+        except re.error as err:
+            raise ConfigError(f"d2l_{option}: {value!r} is not a regular expression: {err}"
+                              ) from None
+
+    return check
+
+
 def _meta(help: str, validator: Callable[[Any], None], rebuild: str = "env") -> dict[str, Any]:
     return {"help": help, "validator": validator, "rebuild": rebuild}
 
@@ -253,6 +265,17 @@ class D2lConfig:
         default_factory=dict,
         metadata=_meta("Text kept verbatim at the top of each generated module.",
                        _v_str_map("lib_headers")),
+    )
+    show_original: bool = field(
+        default=False,
+        metadata=_meta("Bilingual books: show the original text kept in an HTML comment as a "
+                       "collapsible element after its translation (HTML only).",
+                       _v_bool("show_original")),
+    )
+    translation_placeholder: str = field(
+        default=r"^\*dịch đoạn phía trên\*$",
+        metadata=_meta("Regular expression of an untranslated placeholder paragraph "
+                       "(translation status report).", _v_regex("translation_placeholder")),
     )
     lib_enable: bool = field(
         default=True,

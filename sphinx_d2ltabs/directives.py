@@ -92,17 +92,59 @@ class ConfigTable(SphinxDirective):
         return [_table(["option", "default", "meaning"], rows, ["d2l-config-table"])]
 
 
+class TranslationStatus(SphinxDirective):
+    """Render the translation status of every page of a bilingual book."""
+
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        import json
+        import os
+
+        from .bilingual import book_status, to_json
+
+        self.env.metadata[self.env.docname]["d2l_status_page"] = True
+        pages = []
+        for docname in sorted(self.env.found_docs):
+            path = str(self.env.doc2path(docname))
+            try:
+                with open(path, encoding="utf-8") as fh:
+                    pages.append((os.path.relpath(path, self.env.srcdir), fh.read()))
+            except (OSError, UnicodeDecodeError):
+                continue
+        cfg = self.env.d2l_config  # type: ignore[attr-defined]
+        statuses = book_status(pages, cfg.translation_placeholder)
+        outdir = getattr(self.env, "d2l_outdir", None)
+        if outdir:
+            os.makedirs(outdir, exist_ok=True)
+            tmp = os.path.join(outdir, "d2l_translation_status.json.tmp")
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump(to_json(statuses), fh, indent=1, ensure_ascii=False)
+            os.replace(tmp, os.path.join(outdir, "d2l_translation_status.json"))
+        rows = []
+        for st in statuses:
+            done = f"{100 * st.translated / st.total:.0f}%" if st.total else "-"
+            rows.append([st.path, str(st.translated), str(st.untranslated),
+                         str(st.missing_original), done])
+        return [_table(["page", "translated", "untranslated", "original missing", "done"],
+                       rows, ["d2l-translation-status"])]
+
+
 def _report_pages(app: Sphinx, env: BuildEnvironment, added: set[str], changed: set[str],
                   removed: set[str]) -> list[str]:
     """Re-read pages holding the execution report whenever something ran."""
+    pages = []
     report = getattr(env, "d2l_report", {}) or {}
-    if not report.get("executed"):
-        return []
-    return [d for d, meta in env.metadata.items() if meta.get("d2l_report_page")]
+    if report.get("executed"):
+        pages += [d for d, meta in env.metadata.items() if meta.get("d2l_report_page")]
+    if added or changed or removed:
+        pages += [d for d, meta in env.metadata.items() if meta.get("d2l_status_page")]
+    return pages
 
 
 def setup_directives(app: Sphinx) -> None:
     app.add_directive("d2l-execution-report", ExecutionReport)
     app.add_directive("d2l-config-table", ConfigTable)
+    app.add_directive("d2l-translation-status", TranslationStatus)
     # after the execution phase (priority 500), so the report is known
     app.connect("env-get-outdated", _report_pages, priority=900)

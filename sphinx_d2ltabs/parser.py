@@ -20,6 +20,7 @@ from myst_parser.parsers.mdit import create_md_parser
 from myst_parser.parsers.sphinx_ import MystParser
 from sphinx.util import logging
 
+from .bilingual import classify_comment, comment_text, original_html
 from .cells import ALL, Cell, parse_fence_info
 from .config import D2lConfig
 from .dialect import (
@@ -368,6 +369,32 @@ class D2lRenderer(SphinxRenderer):
             self.document.note_explicit_target(table, table)
 
     # ------------------------------------------------------------------ HTML comments
+    def _render_tokens(self, tokens: list[Token]) -> None:
+        if not self.d2l.config.show_original:
+            super()._render_tokens(tokens)
+            return
+        # as myst-parser's, plus: an original kept in a comment is shown after the block
+        # that follows it (its translation)
+        for token in tokens:
+            if token.map:
+                token.map = [token.map[0] + 1, token.map[1] + 1]
+                for child in token.children or []:
+                    child.map = token.map
+        pending: str | None = None
+        for child in SyntaxTreeNode(tokens).children:
+            if child.type == "html_block":
+                text = comment_text(child.content)
+                if text is not None and classify_comment(text) == "original":
+                    pending = text
+                    continue
+            self.rules[f"render_{child.type}"](child)
+            if pending is not None and child.type != "myst_target":
+                self.current_node.append(
+                    nodes.raw("", original_html(pending), format="html",
+                              classes=["d2l-original"])
+                )
+                pending = None
+
     def render_html_block(self, token: SyntaxTreeNode) -> None:
         rest = COMMENT.sub("", token.content)
         if not rest.strip():

@@ -62,6 +62,7 @@ def on_builder_inited(app: Sphinx) -> None:
     env = app.env
     env.d2l_config = app.d2l_config  # type: ignore[attr-defined]
     env.d2l_bibtex = "sphinxcontrib.bibtex" in app.extensions  # type: ignore[attr-defined]
+    env.d2l_outdir = str(app.outdir)  # type: ignore[attr-defined]
     if not hasattr(env, "d2l_doc_keys"):
         env.d2l_doc_keys = {}  # type: ignore[attr-defined]
     env.d2l_cache_dir = default_cache_dir(  # type: ignore[attr-defined]
