@@ -195,6 +195,20 @@ def _role(state: StateInline, silent: bool) -> bool:
     return True
 
 
+SLIDE_KEEP = re.compile(r"\(\*\*(.+?)\*\*\)|\[\*\*(.+?)\*\*\](?!\()", re.DOTALL)
+SLIDE_ONLY = re.compile(r"\(~~.+?~~\)|\[~~.+?~~\](?!\()", re.DOTALL)
+
+
+def _slide_marks(state: StateCore) -> None:
+    """d2lbook slide marks in prose: ``[**text**]`` / ``(**text**)`` show ``text``;
+    ``[~~text~~]`` / ``(~~text~~)`` (slide-only text) show nothing.
+    ``[**text**](url)`` stays a link with bold text."""
+    for token in state.tokens:
+        if token.type == "inline" and ("**" in token.content or "~~" in token.content):
+            text = SLIDE_ONLY.sub("", token.content)
+            token.content = SLIDE_KEEP.sub(lambda m: m.group(1) or m.group(2), text)
+
+
 # --------------------------------------------------------------------------- core rules
 
 
@@ -388,6 +402,7 @@ def d2l_plugin(md: MarkdownIt) -> None:
     md.block.ruler.before("fence", "d2l_tab_prose", _tab_prose, {"alt": alt})
     md.block.ruler.before("fence", "d2l_mark", _mark_line, {"alt": alt})
     md.inline.ruler.before("backticks", "d2l_role", _role)
+    md.core.ruler.before("inline", "d2l_slide_marks", _slide_marks)
     md.core.ruler.after("inline", "d2l_structure", _structure)
     md.core.ruler.after("d2l_structure", "d2l_group", _group)
 

@@ -248,3 +248,25 @@ def test_roles_need_a_word_boundary() -> None:
     tokens, _ = parse("see http://a:b:`c` and :numref:`x`.\n")
     roles = [c.meta["name"] for c in tokens[1].children if c.type == "d2l_role"]
     assert roles == ["numref"]
+
+
+def _inline_text(text: str) -> str:
+    from markdown_it.renderer import RendererHTML
+
+    tokens, env = parse(text)
+    return RendererHTML().render(tokens, MD.options, env)
+
+
+def test_slide_marks() -> None:
+    # d2lbook slides_test fixture: marks are unwrapped in the book, slide-only spans removed
+    html = _inline_text(
+        "(**A tensor represents a (possibly multi-dimensional) array.**)\n\n"
+        "[**Many**] more (**operations can be applied elementwise,**) including\n"
+        "unary operators like exponentiation (~~e.g. `exp`~~).\n\n"
+        "A [**bold link**](https://example.org) stays a link; [~~gone~~] and a *normal* one.\n"
+    )
+    assert "<p>A tensor represents a (possibly multi-dimensional) array.</p>" in html
+    assert "<p>Many more operations can be applied elementwise, including\n" in html
+    assert "exponentiation .</p>" in html and "exp" not in html.split("exponentiation")[1]
+    assert '<a href="https://example.org"><strong>bold link</strong></a>' in html
+    assert "gone" not in html and "<em>normal</em>" in html
