@@ -30,6 +30,7 @@ KNOWN_LABELS = {
 }
 
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+_ALIASES: dict[tuple[str, str], Any] = {}
 
 
 class ConfigError(ValueError):
@@ -153,6 +154,18 @@ def _v_regex(option: str) -> Callable[[Any], None]:
     return check
 
 
+def _v_aliases(value: Any) -> None:
+    from .aliases import AliasError, AliasSet
+
+    _check(isinstance(value, Mapping), "aliases", "must be a dict {framework: {key: text}}")
+    for fw, section in value.items():
+        _check(isinstance(section, Mapping), "aliases", f"{fw!r} must map to a dict of strings")
+        try:
+            AliasSet.from_config(section)
+        except AliasError as err:
+            raise ConfigError(f"d2l_aliases[{fw!r}]: {err}") from None
+
+
 def _meta(help: str, validator: Callable[[Any], None], rebuild: str = "env") -> dict[str, Any]:
     return {"help": help, "validator": validator, "rebuild": rebuild}
 
@@ -266,6 +279,13 @@ class D2lConfig:
         metadata=_meta("Text kept verbatim at the top of each generated module.",
                        _v_str_map("lib_headers")),
     )
+    aliases: dict[str, dict[str, str]] = field(
+        default_factory=dict,
+        metadata=_meta("d2lbook's ``[library-<tab>]`` aliases per framework: ``lib_name``, "
+                       "``simple_alias``, ``fluent_alias``, ``args_alias``, ``reverse_alias``, "
+                       "``alias``; applied to the code shown and run in that framework.",
+                       _v_aliases),
+    )
     show_original: bool = field(
         default=False,
         metadata=_meta("Bilingual books: show the original text kept in an HTML comment as a "
@@ -318,12 +338,25 @@ class D2lConfig:
         env.update(self.kernel_env.get(framework, {}))
         return env
 
+    def alias_set(self, framework: str) -> Any:
+        """The framework's :class:`~.aliases.AliasSet` (empty when none is configured)."""
+        from .aliases import AliasSet
+
+        key = (framework, repr(sorted(self.aliases.get(framework, {}).items())))
+        if key not in _ALIASES:
+            _ALIASES[key] = AliasSet.from_config(self.aliases.get(framework, {}))
+        return _ALIASES[key]
+
+    def code(self, cell: Any, framework: str) -> str:
+        """A cell's code as shown and run in ``framework`` (markers removed, aliases applied)."""
+        return str(self.alias_set(framework).apply(cell.code_for(framework)))
+
     def validate(self) -> None:
         for f in fields(self):
             f.metadata["validator"](getattr(self, f.name))
         names = set(self.tab_names) | {"*"}
         for option in ("kernels", "kernel_env", "setup_code", "gpus", "lib_modules",
-                       "lib_headers"):
+                       "lib_headers", "aliases"):
             for key in getattr(self, option):
                 _check(key in names, option,
                        f"{key!r} is not a configured framework (d2l_tabs = {self.tab_names})")

@@ -141,8 +141,7 @@ def read_config_ini(path: str) -> Migration:
                     lib_modules[tab] = os.path.splitext(name)[0]
                     lib_dirs.add(folder)
                 elif key in ALIAS_KEYS:
-                    mig.ignored.append(f"{where}: framework alias rewriting is not supported "
-                                       "yet; code is shown and run as written")
+                    v.setdefault("d2l_aliases", {}).setdefault(tab, {})[key] = value
             elif section == "html":
                 v["html_favicon" if key == "favicon" else "html_logo"] = value
             elif section == "pdf" and key == "bibfile":

@@ -53,6 +53,14 @@ class PageContext:
     """The framework whose tab panel is being rendered, if any."""
     unknown: set[str] = field(default_factory=set)
 
+    def differs(self, cell: Cell) -> bool:
+        """Does a cell of several frameworks show different code or outputs in them?"""
+        variants = {
+            (self.config.code(cell, f), _output_fingerprint(self.outputs(f, cell.line)))
+            for f in cell.targets(self.config.tab_names)
+        }
+        return len(variants) > 1
+
     def outputs(self, framework: str, line: int) -> list[dict[str, Any]] | None:
         result = self.results.get(framework)
         if result is None:
@@ -103,12 +111,7 @@ class D2lRenderer(SphinxRenderer):
             if cell is None or cell.setup_only:
                 return []
             if ALL in cell.frameworks:
-                variants = {
-                    (cell.code_for(f), _output_fingerprint(ctx.outputs(f, cell.line)))
-                    for f in tabs
-                    if ctx.results.get(f) is not None or f == tabs[0]
-                }
-                if len(variants) <= 1:
+                if not ctx.differs(cell):
                     return None
                 return list(tabs)
             return cell.targets(tabs) + list(cell.unknown)
@@ -189,7 +192,7 @@ class D2lRenderer(SphinxRenderer):
         cell = ctx.cells.get(line)
         if cell is None or cell.setup_only:
             return
-        code = cell.code_for(framework)
+        code = ctx.config.code(cell, framework)
         outputs = ctx.outputs(framework, line)
         container = nodes.container(
             classes=["cell", "d2l-cell", f"d2l-framework-{'all' if common else framework}"],
@@ -466,9 +469,12 @@ class D2lParser(MystParser):
             config=cfg,
             cells={c.line: c for c in cells},
             results=results,
-            tabs_ui=len(page_frameworks(tokens, cells, tabs)) > 1,
+            tabs_ui=False,
             write_image=image_writer(env),
         )
+        # tab bars only where the page has more than one framework to show (as d2lbook)
+        ctx.tabs_ui = len(page_frameworks(tokens, cells, tabs)) > 1 or any(
+            ALL in c.frameworks and not c.setup_only and ctx.differs(c) for c in cells)
         md.options["d2l_ctx"] = ctx
         md.renderer.render(tokens, md.options, mdenv)
 

@@ -58,7 +58,7 @@ def plan_page(docname: str, path: str, cells: Sequence[Cell], cfg: D2lConfig,
     tabs = cfg.tab_names
     for fw in frameworks_of(cells, tabs):
         selected = [c for c in cells if c.belongs_to(fw) and not c.setup_only and fw in tabs]
-        job_cells = tuple((c.line, c.code_for(fw)) for c in selected)
+        job_cells = tuple((c.line, cfg.code(c, fw)) for c in selected)
         if not any(code.strip() for _, code in job_cells):
             continue
         env = kernel_env(cfg, fw, lib_path)

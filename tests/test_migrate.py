@@ -78,9 +78,9 @@ def test_read_config_ini(tmp_path: Path) -> None:
     # nothing is dropped silently
     assert mig.unknown == ["[build] colour", "[mysection] x"]
     ignored = "\n".join(mig.ignored)
+    assert v["d2l_aliases"] == {"pytorch": {"lib_name": "torch", "simple_alias": "ones, zeros"}}
     for key in ("[project] name", "[build] notebooks", "[build] warning_is_error",
-                "[library] version_file", "[library-pytorch] lib_name",
-                "[library-pytorch] simple_alias", "[colab] github_repo"):
+                "[library] version_file", "[colab] github_repo"):
         assert key in ignored, key
 
 
