@@ -30,10 +30,11 @@ TAB_LINE = re.compile(r"^[ \t]*(?:#\s*@tab\b|%%tab\b).*$", re.IGNORECASE)
 EMPTY_TAB_LINE = re.compile(r"^[ \t]*(?:#\s*@tab|%%tab)[ \t]*$", re.IGNORECASE)
 #: Display markers; a whole-line marker is removed, a trailing one is cut off.
 HIDE_MARK = re.compile(
-    r"[ \t]*#@(?:hide_all|hide_code|hide_output|hide)\b[ \t]*$", re.IGNORECASE
+    r"[ \t]*#@(?:hide_all|hide_code|hide_output|hide|allow_error)\b[ \t]*$", re.IGNORECASE
 )
 HIDE_LINE = re.compile(
-    r"^[ \t]*(?:#@(?:hide_all|hide_code|hide_output|hide)|#[ \t]*hide[ \t]+(?:code|outputs?))"
+    r"^[ \t]*(?:#@(?:hide_all|hide_code|hide_output|hide|allow_error)"
+    r"|#[ \t]*hide[ \t]+(?:code|outputs?))"
     r"[ \t]*$",
     re.IGNORECASE,
 )

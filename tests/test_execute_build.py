@@ -1,0 +1,202 @@
+"""Execution inside Sphinx builds: real ipykernel kernels, cheap code, two frameworks."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import body, warnings_of
+
+ROOTS = Path(__file__).parent / "roots"
+
+
+@pytest.fixture
+def book(tmp_path: Path) -> Path:
+    src = tmp_path / "src"
+    shutil.copytree(ROOTS / "test-exec", src)
+    return src
+
+
+def run(make_app: Any, src: Path, **conf: Any) -> tuple[Any, dict[str, Any]]:
+    """Build (fresh app over the same output folder) and return the app and the report."""
+    app = make_app("html", srcdir=src, confoverrides=conf)
+    app.build()
+    report = json.loads(Path(app.outdir, "d2l_execution_report.json").read_text())
+    return app, report
+
+
+def jobs(report: dict[str, Any], cached: bool | None = None) -> list[tuple[str, str]]:
+    return sorted((e["docname"], e["framework"]) for e in report["pages"]
+                  if cached is None or e["cached"] is cached)
+
+
+def panel_text(page: Any, framework: str) -> str:
+    return " ".join(c.get_text(" ", strip=True) for c in page.select(
+        f"div.d2l-framework-{framework}"))
+
+
+def test_clean_build_runs_each_page_framework_once(make_app: Any, book: Path) -> None:
+    app, report = run(make_app, book)
+    assert warnings_of(app) == []
+    assert jobs(report) == [("chapter/one", "alpha"), ("chapter/one", "beta"),
+                            ("chapter/two", "alpha")]
+    assert report["executed"] == 3 and report["cached"] == 0 and report["failed"] == 0
+    page = body(app, "chapter/one.html")
+    # each framework's kernel ran its own cells, in the page's folder
+    assert "alpha-out chapter" in panel_text(page, "alpha")
+    # a CPU framework's kernel sees an empty CUDA_VISIBLE_DEVICES
+    assert "beta-out empty" in panel_text(page, "beta")
+    # an `#@tab all` cell whose outputs differ per framework becomes a tab set
+    assert "both alpha" in panel_text(page, "alpha") and "both beta" in panel_text(page, "beta")
+    # ... and one whose outputs agree renders once
+    common = page.select("div.d2l-framework-all")
+    assert len(common) == 1 and "42" in common[0].get_text()
+    assert common[0].select_one("div.cell_output") is not None
+    # stderr is styled apart
+    two = body(app, "chapter/two.html")
+    assert two.select_one("div.cell_output .stderr") is not None
+
+
+def test_noop_rebuild_starts_no_kernel(make_app: Any, book: Path) -> None:
+    run(make_app, book)
+    app, report = run(make_app, book)
+    assert report["executed"] == 0 and report["cached"] == 3
+    assert "alpha-out" in body(app, "chapter/one.html").get_text()
+
+
+def test_prose_edit_does_not_rerun(make_app: Any, book: Path) -> None:
+    run(make_app, book)
+    page = book / "chapter" / "one.md"
+    page.write_text(page.read_text().replace("Some prose.", "Some new\n\nprose, longer."))
+    app, report = run(make_app, book)
+    assert report["executed"] == 0
+    assert "prose, longer" in body(app, "chapter/one.html").get_text()
+    assert "alpha-out" in body(app, "chapter/one.html").get_text()
+
+
+def test_code_edit_reruns_that_framework_only(make_app: Any, book: Path) -> None:
+    run(make_app, book)
+    page = book / "chapter" / "one.md"
+    page.write_text(page.read_text().replace('"alpha-out"', '"alpha-changed"'))
+    app, report = run(make_app, book)
+    assert jobs(report, cached=False) == [("chapter/one", "alpha")]
+    assert "alpha-changed" in body(app, "chapter/one.html").get_text()
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["env", "setup", "dependency", "kernel"],
+)
+def test_cache_key_parts(make_app: Any, book: Path, change: str, tmp_path: Path,
+                         monkeypatch: pytest.MonkeyPatch) -> None:
+    (book / "data.txt").write_text("v1")
+    conf: dict[str, Any] = {"d2l_dependencies": ["*.txt"]}
+    run(make_app, book, **conf)
+    if change == "env":
+        conf["d2l_kernel_env"] = {"beta": {"SOME_VAR": "1"}}
+        expected = [("chapter/one", "beta")]
+    elif change == "setup":
+        conf["d2l_setup_code"] = {"alpha": "x = 1"}
+        expected = [("chapter/one", "alpha"), ("chapter/two", "alpha")]
+    elif change == "dependency":
+        (book / "data.txt").write_text("v2")
+        expected = jobs({"pages": [{"docname": d, "framework": f, "cached": False}
+                                   for d, f in [("chapter/one", "alpha"), ("chapter/one", "beta"),
+                                                ("chapter/two", "alpha")]]})
+    else:
+        # a second kernelspec for the same interpreter, under another name
+        import sys
+
+        spec = tmp_path / "kernels" / "kernels" / "other-python"
+        spec.mkdir(parents=True)
+        (spec / "kernel.json").write_text(json.dumps({
+            "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "display_name": "other", "language": "python"}))
+        monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "kernels"))
+        conf["d2l_kernels"] = {"beta": "other-python"}
+        expected = [("chapter/one", "beta")]
+    _, report = run(make_app, book, **conf)
+    assert jobs(report, cached=False) == expected
+
+
+def test_failures_are_reported_cached_and_reported_again(make_app: Any, book: Path) -> None:
+    page = book / "chapter" / "two.md"
+    page.write_text(page.read_text() + "\n```{.python .input}\n1 / 0\n```\n\n"
+                    "```{.python .input}\nprint('after' + '-run')\n```\n")
+    app, report = run(make_app, book)
+    warnings = warnings_of(app)
+    failing = [w for w in warnings if "[d2l.execute]" in w or "ZeroDivisionError" in w]
+    assert any(w.startswith("chapter/two.md:8: WARNING: [alpha]") for w in warnings), warnings
+    assert any("ZeroDivisionError" in w for w in failing)
+    assert report["failed"] == 1
+    html = body(app, "chapter/two.html")
+    assert "ZeroDivisionError" in html.get_text()  # the traceback is shown in place
+    assert "after-run" not in html.get_text()  # the page stopped at the error
+    # unchanged: not re-run, but reported again
+    app, report = run(make_app, book)
+    assert report["executed"] == 0 and report["failed"] == 1
+    assert any(w.startswith("chapter/two.md:8: WARNING: [alpha]") for w in warnings_of(app))
+
+
+def test_allow_error_marker(make_app: Any, book: Path) -> None:
+    page = book / "chapter" / "two.md"
+    page.write_text(page.read_text() + "\n```{.python .input}\n#@allow_error\n1 / 0\n```\n\n"
+                    "```{.python .input}\nprint('after' + '-run')\n```\n")
+    app, report = run(make_app, book)
+    assert report["failed"] == 0 and warnings_of(app) == []
+    text = body(app, "chapter/two.html").get_text()
+    assert "ZeroDivisionError" in text and "after-run" in text
+    assert "#@allow_error" not in text
+
+
+def test_timeout(make_app: Any, book: Path) -> None:
+    page = book / "chapter" / "two.md"
+    page.write_text(page.read_text() + "\n```{.python .input}\nimport time\ntime.sleep(30)\n```\n")
+    app, report = run(make_app, book, d2l_timeout=2)
+    assert report["failed"] == 1
+    entry = next(e for e in report["pages"] if e["docname"] == "chapter/two")
+    assert entry["status"] == "timeout" and entry["seconds"] < 25
+    assert any("chapter/two.md:8" in w and "2" in w for w in warnings_of(app))
+
+
+def test_modes(make_app: Any, book: Path) -> None:
+    _, report = run(make_app, book, d2l_execute="cache-only")
+    assert report["executed"] == 0 and report["pages"] == []
+    run(make_app, book)
+    app, report = run(make_app, book, d2l_execute="cache-only")
+    assert report["cached"] == 3 and "alpha-out" in body(app, "chapter/one.html").get_text()
+    app, report = run(make_app, book, d2l_execute="force")
+    assert report["executed"] == 3
+    app = make_app("html", srcdir=book, confoverrides={"d2l_execute": "off"})
+    app.build()
+    page = body(app, "chapter/one.html")
+    assert "alpha-out chapter" not in page.get_text() and "print(" in page.get_text()
+
+
+def test_gpu_slots_with_fake_gpu(make_app: Any, book: Path) -> None:
+    app, report = run(make_app, book, d2l_gpus={"beta": 1}, d2l_gpu_ids=["3"])
+    page = body(app, "chapter/one.html")
+    assert "beta-out 3" in panel_text(page, "beta")
+    assert "alpha-out" in panel_text(page, "alpha")
+
+
+def test_gpu_framework_without_gpu_falls_back(make_app: Any, book: Path) -> None:
+    app, report = run(make_app, book, d2l_gpus={"beta": 1}, d2l_gpu_ids=[])
+    assert report["failed"] == 0
+    assert "beta-out empty" in panel_text(body(app, "chapter/one.html"), "beta")
+    assert "no GPU" in app.status.getvalue() or "CPU" in app.status.getvalue()
+    app, report = run(make_app, book, d2l_gpus={"beta": 1}, d2l_gpu_ids=[], d2l_strict_gpu=True,
+                      d2l_execute="force")
+    assert report["failed"] == 1
+
+
+def test_report_directive(make_app: Any, book: Path) -> None:
+    (book / "report.md").write_text("# Report\n\n```{d2l-execution-report}\n```\n")
+    index = book / "index.md"
+    index.write_text(index.read_text().replace("chapter/two\n", "chapter/two\nreport\n"))
+    app, _ = run(make_app, book)
+    text = body(app, "report.html").get_text(" ", strip=True)
+    assert "chapter/one" in text and "alpha" in text and "3 executed" in text
