@@ -41,7 +41,8 @@ def cmd_lib(args: argparse.Namespace) -> int:
 
     cfg, ns = load_conf(args.src)
     lib = LibraryConfig(package=cfg.lib_package, directory=cfg.lib_dir,
-                        modules=dict(cfg.lib_modules), headers=dict(cfg.lib_headers))
+                        modules=dict(cfg.lib_modules), headers=dict(cfg.lib_headers),
+                        aliases={fw: cfg.alias_set(fw).library_code() for fw in cfg.tab_names})
     result = generate_library(args.src, cfg.tab_names, lib, index=ns.get("root_doc", "index"))
     for issue in result.issues:
         print(f"{os.path.join(args.src, issue.docpath)}:{issue.line}: warning: {issue.message}",

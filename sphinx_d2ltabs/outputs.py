@@ -110,7 +110,7 @@ def _token(fg: str | None, bold: bool) -> _TokenType:
     if fg:
         token = getattr(Token.Color, fg)
     if bold:
-        token = Generic.Strong if token is Text else getattr(token, "Bold")
+        token = Generic.Strong if token is Text else token.Bold
     return token
 
 
@@ -248,6 +248,7 @@ class SelectMimeType(SphinxPostTransform):
     def run(self, **kwargs: Any) -> None:
         name = self.env._builder_cls.name
         fmt = self.env._builder_cls.format
+        priority: tuple[str, ...]
         if name in HTML_BUILDERS or fmt == "html":
             priority = HTML_PRIORITY
         elif fmt == "latex":

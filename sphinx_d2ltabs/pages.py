@@ -34,15 +34,23 @@ def _cell_to_json(cell: Cell) -> dict[str, Any]:
 
 
 def _cell_from_json(data: dict[str, Any]) -> Cell:
-    attrs = data.pop("attributes")
+    attrs = data["attributes"]
     return Cell(
-        **{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()},
+        line=int(data["line"]),
+        source=str(data["source"]),
+        frameworks=tuple(data["frameworks"]),
+        language=str(data["language"]),
+        unknown=tuple(data["unknown"]),
+        hide_code=bool(data["hide_code"]),
+        hide_output=bool(data["hide_output"]),
+        setup_only=bool(data["setup_only"]),
         attributes=FenceAttributes(
             classes=tuple(attrs["classes"]),
             identifier=attrs["identifier"],
-            keyvals=tuple(tuple(kv) for kv in attrs["keyvals"]),  # type: ignore[misc]
+            keyvals=tuple((str(k), str(v)) for k, v in attrs["keyvals"]),
             plain=attrs["plain"],
         ),
+        empty_marker=bool(data["empty_marker"]),
     )
 
 

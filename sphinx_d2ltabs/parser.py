@@ -384,14 +384,14 @@ class D2lRenderer(SphinxRenderer):
                 for child in token.children or []:
                     child.map = token.map
         pending: str | None = None
-        for child in SyntaxTreeNode(tokens).children:
-            if child.type == "html_block":
-                text = comment_text(child.content)
+        for node in SyntaxTreeNode(tokens).children:
+            if node.type == "html_block":
+                text = comment_text(node.content)
                 if text is not None and classify_comment(text) == "original":
                     pending = text
                     continue
-            self.rules[f"render_{child.type}"](child)
-            if pending is not None and child.type != "myst_target":
+            self.rules[f"render_{node.type}"](node)
+            if pending is not None and node.type != "myst_target":
                 self.current_node.append(
                     nodes.raw("", original_html(pending), format="html",
                               classes=["d2l-original"])

@@ -31,6 +31,7 @@ from sphinx.util import logging
 
 from .cells import Cell
 from .config import ConfigError, D2lConfig, default_cache_dir, from_mapping
+from .pages import PageReader
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ def on_builder_inited(app: Sphinx) -> None:
     if not hasattr(env, "d2l_doc_keys"):
         env.d2l_doc_keys = {}  # type: ignore[attr-defined]
     env.d2l_cache_dir = default_cache_dir(  # type: ignore[attr-defined]
-        app.srcdir, app.outdir, app.d2l_config.cache_dir  # type: ignore[attr-defined]
+        str(app.srcdir), str(app.outdir), app.d2l_config.cache_dir  # type: ignore[attr-defined]
     )
     env.d2l_image_dir = os.path.normpath(  # type: ignore[attr-defined]
         os.path.join(app.outdir, os.pardir, "d2l_images")
@@ -128,22 +129,22 @@ def _progress_printer() -> Callable[[Any], None]:
     return show
 
 
-def generate_library(app: Sphinx, env: BuildEnvironment, cfg: D2lConfig) -> dict[str, str]:
+def generate_library(app: Sphinx, env: BuildEnvironment, cfg: D2lConfig,
+                     reader: PageReader) -> dict[str, str]:
     """Write the ``#@save`` package; return the library hash per framework."""
-    try:
-        from .library import LibraryConfig
-        from .library import generate_library as generate
-    except ImportError:  # pragma: no cover - during development only
-        return {}
+    from .library import LibraryConfig
+    from .library import generate_library as generate
+
     lib_root = os.path.normpath(os.path.join(app.srcdir, cfg.lib_dir))
     lib_config = LibraryConfig(
         package=cfg.lib_package,
         directory=cfg.lib_dir,
         modules=dict(cfg.lib_modules),
         headers=dict(cfg.lib_headers),
+        aliases={fw: cfg.alias_set(fw).library_code() for fw in cfg.tab_names},
     )
-    index = app.config.root_doc
-    result = generate(str(app.srcdir), cfg.tab_names, lib_config, index=index)
+    result = generate(str(app.srcdir), cfg.tab_names, lib_config, index=app.config.root_doc,
+                      reader=reader)
     for issue in result.issues:
         docname = os.path.splitext(issue.docpath)[0].replace(os.sep, "/")
         logger.warning(issue.message, location=(docname, issue.line or None),
@@ -159,7 +160,9 @@ def on_env_get_outdated(app: Sphinx, env: BuildEnvironment, added: set[str],
     cfg: D2lConfig = env.d2l_config  # type: ignore[attr-defined]
     pages = _md_pages(app, env)
     current: dict[str, dict[str, str]] = {}
-    lib_hashes = generate_library(app, env, cfg) if cfg.lib_enable else {}
+    cache_dir: str = env.d2l_cache_dir  # type: ignore[attr-defined]
+    reader = PageReader(cfg.tab_names, os.path.join(cache_dir, "pages.json"))
+    lib_hashes = generate_library(app, env, cfg, reader) if cfg.lib_enable else {}
     if cfg.execute != "off":
         from .runner import BookRunner, dependency_hash, framework_extra, open_cache
 
@@ -167,7 +170,7 @@ def on_env_get_outdated(app: Sphinx, env: BuildEnvironment, added: set[str],
         extras = {fw: framework_extra(cfg, fw, lib_hashes, dep) for fw in cfg.tab_names}
         env.d2l_extras = extras  # type: ignore[attr-defined]
         cache = open_cache(env.d2l_cache_dir)  # type: ignore[attr-defined]
-        runner = BookRunner(cfg, cache, on_progress=_progress_printer(),
+        runner = BookRunner(cfg, cache, reader=reader, on_progress=_progress_printer(),
                             on_notice=lambda msg: logger.info(f"[d2l] {msg}"))
         plans = runner.plan(pages, extras, env.d2l_lib_path)  # type: ignore[attr-defined]
         current = {p.docname: dict(p.keys) for p in plans if p.keys}
@@ -181,6 +184,7 @@ def on_env_get_outdated(app: Sphinx, env: BuildEnvironment, added: set[str],
         forced = {d for (d, _), r in results.items() if not r.cached and cfg.execute == "force"}
     else:
         forced = set()
+    reader.save()
     known: dict[str, dict[str, str]] = env.d2l_doc_keys  # type: ignore[attr-defined]
     stale = {d for d in env.found_docs if known.get(d, {}) != current.get(d, {})}
     return sorted((stale | forced) - added - changed - removed)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from helpers import body, warnings_of
 
 ROOTS = Path(__file__).parent / "roots"
@@ -177,7 +178,7 @@ def test_modes(make_app: Any, book: Path) -> None:
 
 
 def test_gpu_slots_with_fake_gpu(make_app: Any, book: Path) -> None:
-    app, report = run(make_app, book, d2l_gpus={"beta": 1}, d2l_gpu_ids=["3"])
+    app, _report = run(make_app, book, d2l_gpus={"beta": 1}, d2l_gpu_ids=["3"])
     page = body(app, "chapter/one.html")
     assert "beta-out 3" in panel_text(page, "beta")
     assert "alpha-out" in panel_text(page, "alpha")

@@ -44,7 +44,7 @@ class KernelSession:
         env.update(dict(job.env))
         env["CUDA_VISIBLE_DEVICES"] = ",".join(gpu_ids)
         env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
-        self.log = tempfile.TemporaryFile(mode="w+b")
+        self.log = tempfile.TemporaryFile(mode="w+b")  # noqa: SIM115 (closed in _close)
         self.km = KernelManager(kernel_name=job.kernel)
         self.pgid: int | None = None
         kwargs: dict[str, Any] = {"env": env, "stdout": self.log, "stderr": self.log}
@@ -244,10 +244,11 @@ def run_job(job: Job, gpu_ids: Sequence[str] = (), *,
             run = session.run_cell(job.setup_code, job.timeout, record=False)
             if run.error or run.timed_out or run.died:
                 result.status = "dead" if run.died else "timeout" if run.timed_out else "error"
-                err = run.error or {}
-                result.error = {"cell": 0, **err, "message": "the setup code (d2l_setup_code) "
-                                f"failed: {err.get('ename', result.status)}: "
-                                f"{err.get('evalue', '')}".rstrip(": ")}
+                failure = run.error or {}
+                result.error = {"cell": 0, **failure,
+                                "message": "the setup code (d2l_setup_code) failed: "
+                                f"{failure.get('ename', result.status)}: "
+                                f"{failure.get('evalue', '')}".rstrip(": ")}
                 return result
         for cell, code in job.cells:
             if not code.strip():
@@ -272,7 +273,7 @@ def run_job(job: Job, gpu_ids: Sequence[str] = (), *,
                 return result
             if run.error is not None:
                 allowed = job.allow_errors or cell in job.allow_error_cells
-                if result.error is None and not (cell in job.allow_error_cells):
+                if result.error is None and cell not in job.allow_error_cells:
                     result.error = {"cell": cell, **run.error,
                                     "message": _message(job, cell, f"{run.error['ename']}: "
                                                         f"{run.error['evalue']}")}
