@@ -271,8 +271,8 @@ def test_interrupt_leaves_no_kernel(tmp_path: Path, sig: int) -> None:
         import sys
         from sphinx_d2ltabs.execution import Job, Scheduler
         env = (({MARK!r}, {mark!r}),)
-        jobs = [Job(f"p{{i}}", "fw", ((1, "print('go', flush=True)\\nimport time; time.sleep(300)"),),
-                    env=env) for i in range(2)]
+        code = "print('go', flush=True)\\nimport time; time.sleep(300)"
+        jobs = [Job(f"p{{i}}", "fw", ((1, code),), env=env) for i in range(2)]
         try:
             Scheduler(2, []).run(jobs)
         except KeyboardInterrupt:
