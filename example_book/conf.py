@@ -1,13 +1,16 @@
-# The example book: two frameworks, NumPy first (the default tab).
+# The example book: NumPy (the default tab) and PyTorch, executed at build time.
 project = "Dive into sphinx_d2ltabs"
 author = "sphinx_d2ltabs developers"
+copyright = "2026, sphinx_d2ltabs developers"
 extensions = ["sphinx_d2ltabs", "sphinxcontrib.bibtex"]
 html_theme = "sphinx_book_theme"
+html_title = "Dive into sphinx_d2ltabs"
 exclude_patterns = ["_build", "d2l"]
 
 d2l_tabs = ["numpy", "pytorch"]
-d2l_gpus = {"pytorch": 1}          # PyTorch kernels get a GPU when there is one
-d2l_lib_modules = {"numpy": "numpy", "pytorch": "torch"}
+d2l_gpus = {"pytorch": 1}          # PyTorch kernels get a GPU when the machine has one
+d2l_lib_modules = {"numpy": "numpy", "pytorch": "torch"}   # d2l/numpy.py, d2l/torch.py
+d2l_kernel_env = {"*": {"PYTHONWARNINGS": "ignore"}}
 
 bibtex_bibfiles = ["refs.bib"]
 bibtex_reference_style = "author_year"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -14,61 +17,174 @@ from helpers import body, warnings_of
 from sphinx_d2ltabs.cells import parse_cell
 from sphinx_d2ltabs.cli import main
 from sphinx_d2ltabs.library import (
+    BANNER,
     LibraryConfig,
+    SavedBlock,
     build_library,
     extract_saved_blocks,
+    fold_add_to_class,
     generate_library,
+    library_hash,
     toc_order,
     write_if_changed,
 )
+from sphinx_d2ltabs.pages import PageReader
 
 TABS = ["pytorch", "jax"]
 
 
 def cells(*sources: str) -> list[Any]:
+    """Cells whose fences are on lines 1, 11, 21, ... (bodies start one line later)."""
     return [parse_cell(src, 10 * i + 1, TABS) for i, src in enumerate(sources)]
 
 
-def codes(*sources: str, framework: str = "pytorch") -> list[str]:
+def extract(*sources: str, framework: str = "pytorch") -> list[SavedBlock]:
     blocks, issues = extract_saved_blocks(cells(*sources), framework, "a.md")
     assert issues == []
-    return [b.code for b in blocks]
+    return blocks
 
 
-def test_whole_cell_save_keeps_every_definition() -> None:
-    # d2lbook bug: only `f` was saved
-    assert codes("#@save\ndef f():\n    return 1\n\ndef g():\n    return 2") == [
-        "def f():\n    return 1\n\ndef g():\n    return 2"]
+def codes(*sources: str, framework: str = "pytorch") -> list[str]:
+    return [b.code for b in extract(*sources, framework=framework)]
 
 
-def test_save_mark_variants() -> None:
-    assert codes("# @save\nimport os\nimport sys") == ["import os\nimport sys"]
+def load(path: Path, name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[name]
+    return module
+
+
+# ------------------------------------------------------------- d2lbook acceptance case 7
+def test_case7_whole_cell_save_keeps_every_definition() -> None:
+    # d2lbook bug (case 7 / section 4.2): only `f` was saved
+    blocks = extract("#@save\ndef f():\n    return 1\n\ndef g():\n    return 2")
+    assert [(b.code, b.names, b.line) for b in blocks] == [
+        ("def f():\n    return 1\n\ndef g():\n    return 2", ("f", "g"), 3)]
+
+
+def test_case7_line_level_def_and_spaced_mark() -> None:
+    assert codes("def f():  #@save\n    return 1\n\ndef g():\n    return 2") == [
+        "def f():\n    return 1"]
+    assert codes("# @save\ndef f():\n    return 1") == ["def f():\n    return 1"]
+    assert codes("def f():  # @save\n    return 1") == ["def f():\n    return 1"]
+
+
+def test_case7_save_marks_stay_visible_in_rendered_code() -> None:
+    (cell,) = cells("#@save\ndef f():\n    return 1")
+    assert cell.code_for("pytorch").startswith("#@save\n")
+
+
+def test_save_mark_must_be_whole() -> None:
     assert codes("#@save_all\ndef f():\n    pass") == []  # d2lbook bug: counted as #@save
     assert codes("x = 1  #@saved") == []
+    assert codes("x = 1  #@save-ish") == ["x = 1"]  # a word boundary ends the mark
+    assert codes("s = '#@save'\nt = '''\n#@save\n'''") == []  # in strings: not a mark
 
 
-def test_line_level_saves() -> None:
+# --------------------------------------------------------- d2lbook section 4.2 consequences
+def test_line_level_assignment_saves_only_that_statement() -> None:
+    # d2lbook saved A, B, C (every following top-level line up to a blank line)
+    assert codes("A = 1  #@save\nB = 2\nC = 3\n\nD = 4") == ["A = 1"]
+
+
+def test_import_cell_keeps_author_order() -> None:
+    # d2lbook ran isort on it
+    assert codes("#@save\nimport sys\nimport collections\nfrom os import path\n\nimport abc") == [
+        "import sys\nimport collections\nfrom os import path\n\nimport abc"]
+
+
+def test_several_marks_in_one_cell() -> None:
+    blocks = extract("X = 1  #@save\nprint(X)\ndef f():  #@save\n    return X\nY = f()  #@save")
+    assert [(b.code, b.line) for b in blocks] == [
+        ("X = 1", 2), ("def f():\n    return X", 4), ("Y = f()", 6)]
+
+
+def test_mark_on_an_indented_line_is_reported() -> None:
+    # d2lbook saved the indented method as broken code
+    blocks, issues = extract_saved_blocks(cells(
+        "class C:\n    def m(self):  #@save\n        return 1",
+        "X = f(1,\n      2)  #@save"), "pytorch", "a.md")
+    assert blocks == []
+    assert [(i.line, i.message) for i in issues] == [
+        (3, "#@save on a line that does not start a top-level definition (ignored)"),
+        (13, "#@save on a line that does not start a top-level definition (ignored)")]
+
+
+def test_add_to_class_without_saved_class_is_kept() -> None:
+    text, issues = build_library([("a.md", cells(
+        "@d2l.add_to_class(Trainer)  #@save\ndef fit(self):\n    return 1"))], "pytorch")
+    assert issues == []
+    assert "@d2l.add_to_class(Trainer)\ndef fit(self):\n    return 1\n" in text
+
+
+# ------------------------------------------------------------------------ line level
+def test_line_level_def_class_assignment_decorator() -> None:
     src = ("def f(x):  #@save\n    return x\n\n"
            "def not_saved():\n    pass\n\n"
            "class C:  #@save\n    def m(self):\n        return 1\n\n"
            "A = {  #@save\n    'k': 1,\n}\n"
-           "@decorator  #@save\ndef deco():\n    pass")
-    assert codes(src) == [
-        "def f(x):\n    return x",
-        "class C:\n    def m(self):\n        return 1",
-        "A = {\n    'k': 1,\n}",
-        "@decorator\ndef deco():\n    pass",
+           "a, (b, *c) = 1, (2, 3)  #@save\n"
+           "@decorator  #@save\n@other(\n    1)\ndef deco():\n    pass\n"
+           "@decorator\ndef on_def_line():  #@save\n    pass")
+    blocks = extract(src)
+    assert [(b.code, b.names, b.line) for b in blocks] == [
+        ("def f(x):\n    return x", ("f",), 2),
+        ("class C:\n    def m(self):\n        return 1", ("C",), 8),
+        ("A = {\n    'k': 1,\n}", ("A",), 12),
+        ("a, (b, *c) = 1, (2, 3)", ("a", "b", "c"), 15),
+        ("@decorator\n@other(\n    1)\ndef deco():\n    pass", ("deco",), 16),
+        ("@decorator\ndef on_def_line():\n    pass", ("on_def_line",), 21),
     ]
 
 
-def test_save_on_a_non_definition_line_is_reported() -> None:
+def test_lone_mark_inside_a_cell_saves_the_next_statement() -> None:
+    assert codes("x = 1\n#@save\n\n# a comment\ndef g():\n    pass\ny = 2") == [
+        "def g():\n    pass"]
+
+
+def test_magics_do_not_prevent_line_level_saves() -> None:
+    assert codes("%matplotlib inline\n!ls\nimport os\ndef f():  #@save\n    return os.sep") == [
+        "def f():\n    return os.sep"]
+
+
+def test_line_level_save_in_a_cell_that_does_not_parse() -> None:
     blocks, issues = extract_saved_blocks(cells(
-        "class C:\n    def m(self):  #@save\n        return 1"), "pytorch", "a.md")
-    assert blocks == []
-    assert [(i.line, "does not start a top-level definition" in i.message) for i in issues] == [
-        (3, True)]
+        "def f():  #@save\n    return 1\n\nthis is not python\n"), "pytorch", "a.md")
+    assert issues == [] and [b.code for b in blocks] == ["def f():\n    return 1"]
 
 
+def test_source_lines_skip_markers() -> None:
+    blocks = extract("#@tab all\n#@hide_output\n\n#@save\n\nimport os\nX = 1",
+                     "#@tab pytorch\nprint(1)\nY = 2  #@save")
+    assert [(b.code, b.line) for b in blocks] == [("import os\nX = 1", 7), ("Y = 2", 14)]
+
+
+# ----------------------------------------------------------------------------- tabs
+def test_tabs_decide_the_module() -> None:
+    page = cells("#@tab all\n#@save\nSHARED = 1", "#@save\nTORCH = 1",
+                 "#@tab jax\n#@save\nJAX = 1", "%%tab pytorch, jax\n#@save\nBOTH = 1")
+    torch_text, _ = build_library([("a.md", page)], "pytorch")
+    jax_text, _ = build_library([("a.md", page)], "jax")
+    assert "SHARED = 1" in torch_text and "TORCH = 1" in torch_text and "JAX" not in torch_text
+    assert "SHARED = 1" in jax_text and "JAX = 1" in jax_text and "TORCH" not in jax_text
+    assert "BOTH = 1" in torch_text and "BOTH = 1" in jax_text
+
+
+def test_tab_selected_branches_are_flattened() -> None:
+    src = ("#@tab all\n#@save\ndef lib():\n    pass\n"
+           "if tab.selected('pytorch'):\n    NAME = 'torch'\n"
+           "if tab.selected('jax'):\n    NAME = 'jax'")
+    assert codes(src) == ["def lib():\n    pass\nNAME = 'torch'"]
+    assert codes(src, framework="jax") == ["def lib():\n    pass\nNAME = 'jax'"]
+
+
+# --------------------------------------------------------------------- add_to_class
 def test_add_to_class_is_folded() -> None:
     text, issues = build_library([("a.md", cells(
         "class Model:  #@save\n    def __init__(self):\n        self.x = 1",
@@ -80,31 +196,97 @@ def test_add_to_class_is_folded() -> None:
     assert "add_to_class" not in text
 
 
-def test_tabs_decide_the_module() -> None:
-    page = cells("#@tab all\n#@save\nSHARED = 1", "#@save\nTORCH = 1",
-                 "#@tab jax\n#@save\nJAX = 1")
-    torch_text, _ = build_library([("a.md", page)], "pytorch")
-    jax_text, _ = build_library([("a.md", page)], "jax")
-    assert "SHARED = 1" in torch_text and "TORCH = 1" in torch_text and "JAX" not in torch_text
-    assert "SHARED = 1" in jax_text and "JAX = 1" in jax_text and "TORCH" not in jax_text
+def test_add_to_class_folding_details() -> None:
+    blocks = [
+        SavedBlock("class A:\n    x = 1", "a.md", 2, "pytorch", ("A",)),
+        SavedBlock("class A:\n    x = 2\n\nAFTER = 1", "b.md", 2, "pytorch", ("A", "AFTER")),
+        SavedBlock("@d2l.add_to_class(A)\n@staticmethod\ndef one():\n    return 1\n\n"
+                   "KEEP = 1\n\n@d2l.add_to_class(A)\ndef two(self):\n    return 2",
+                   "c.md", 5, "pytorch", ("KEEP",)),
+        SavedBlock("class B:\n    pass\n\n@d2l.add_to_class(B)\ndef same_block(self):\n"
+                   "    pass", "d.md", 2, "pytorch", ("B",)),
+    ]
+    out = fold_add_to_class(blocks)
+    assert [b.code for b in out] == [
+        "class A:\n    x = 1",
+        # into the most recent class A, right after the class (not after AFTER)
+        "class A:\n    x = 2\n\n    @staticmethod\n    def one():\n        return 1\n\n"
+        "    def two(self):\n        return 2\n\nAFTER = 1",
+        "KEEP = 1",
+        # the class is defined in the same block: left as is
+        "class B:\n    pass\n\n@d2l.add_to_class(B)\ndef same_block(self):\n    pass",
+    ]
+    assert (out[2].line, out[2].names) == (10, ("KEEP",))
+    for block in out:
+        compile(block.code, block.docpath, "exec")
 
 
-def test_syntax_error_block_is_commented_out(tmp_path: Path) -> None:
-    text, issues = build_library([("ch/a.md", cells("#@save\ndef f(:\n    pass",
+def test_fully_folded_block_disappears() -> None:
+    out = fold_add_to_class([
+        SavedBlock("class A:\n    pass", "a.md", 2, "jax", ("A",)),
+        SavedBlock("@d2l.add_to_class(A)\ndef m(self):\n    pass", "b.md", 2, "jax", ()),
+    ])
+    assert [b.code for b in out] == ["class A:\n    pass\n\n    def m(self):\n        pass"]
+
+
+# ----------------------------------------------------------------------- problems
+def test_syntax_error_block_is_commented_out() -> None:
+    text, issues = build_library([("ch/a.md", cells("#@save\nX = 1\ndef f(:\n    pass",
                                                      "#@save\nOK = 1"))], "pytorch")
-    assert [(i.docpath, i.line) for i in issues] == [("ch/a.md", 3)]
-    assert "syntax error" in issues[0].message
-    assert "# def f(:" in text and "OK = 1" in text
+    assert [(i.docpath, i.line) for i in issues] == [("ch/a.md", 4)]
+    assert issues[0].message == ("#@save block has a syntax error: invalid syntax "
+                                 "(written commented out)")
+    assert "# X = 1\n# def f(:\n#     pass\n" in text and "\nOK = 1\n" in text
     compile(text, "lib.py", "exec")
 
 
 def test_duplicate_names_reported() -> None:
     _, issues = build_library([("a.md", cells("#@save\ndef f():\n    pass")),
-                               ("b.md", cells("#@save\ndef f():\n    return 2"))], "pytorch")
-    assert len(issues) == 1 and issues[0].docpath == "b.md"
-    assert "'f' is saved again (first saved in a.md:3)" in issues[0].message
+                               ("b.md", cells("#@save\nX = 1\nX = 2\n\ndef f():\n    return 2"))],
+                              "pytorch")
+    # X twice in one block is not reported; f in two blocks is, naming both places
+    assert [(i.docpath, i.line, i.message) for i in issues] == [
+        ("b.md", 3, "'f' is saved again (first saved in a.md:3); the later definition wins")]
 
 
+# ------------------------------------------------------------------------- assembly
+def test_module_layout() -> None:
+    text, issues = build_library(
+        [("ch/a.md", cells("#@save\nA = 1", "B = 2  #@save")), ("b.md", cells("#@save\nC = 3"))],
+        "pytorch", header="import sys\nd2l = sys.modules[__name__]\n",
+        aliases="ones = torch.ones\nzeros = torch.zeros\n")
+    assert issues == []
+    assert text == (
+        "import sys\nd2l = sys.modules[__name__]\n\n"
+        "#################   WARNING   ################\n"
+        "# The below part is generated automatically through:\n"
+        "#    sphinx_d2ltabs (the #@save blocks of the book)\n"
+        "# Don't edit it directly\n\n"
+        "# Defined in file: ./ch/a.md\nA = 1\n\n\n"
+        "# Defined in file: ./ch/a.md\nB = 2\n\n\n"
+        "# Defined in file: ./b.md\nC = 3\n\n\n"
+        "# Alias defined in config\nones = torch.ones\nzeros = torch.zeros\n")
+
+
+def test_header_kept_verbatim_and_empty_module() -> None:
+    header = "# -*- coding: utf-8 -*-\n'''Custom.'''\n\nimport numpy as np  # keep   \n"
+    text, _ = build_library([], "pytorch", header=header)
+    assert text == header + "\n" + BANNER
+    assert build_library([], "pytorch")[0] == BANNER
+
+
+def test_build_is_deterministic() -> None:
+    docs = [("a.md", cells("#@save\nimport os\ndef f():\n    return os.sep",
+                           "class M:  #@save\n    pass",
+                           "@d2l.add_to_class(M)  #@save\ndef g(self):\n    pass"))]
+    first, _ = build_library(docs, "pytorch")
+    assert all(build_library(docs, "pytorch")[0] == first for _ in range(3))
+    assert first.endswith("pass\n") and not first.endswith("\n\n")
+    assert library_hash(first) == library_hash(build_library(docs, "pytorch")[0])
+    assert len(library_hash(first)) == 64
+
+
+# ------------------------------------------------------------------------- files
 def make_book(root: Path, pages: dict[str, str]) -> None:
     for name, text in pages.items():
         path = root / name
@@ -129,6 +311,32 @@ def test_toc_order(tmp_path: Path) -> None:
                                    "chapter_a/index.md", "chapter_a/x.md"]
 
 
+def test_toc_order_globs_missing_and_cycles(tmp_path: Path) -> None:
+    make_book(tmp_path, {
+        "index.md": "# B\n\n```toc\nparts/*\nmissing\nparts/b\n../outside\nindex\n```\n",
+        "parts/c.md": "# C\n\n```toc\n../index\nd.md\n```\n",
+        "parts/a.md": "# A\n",
+        "parts/b.md": "# B\n",
+        "parts/d.md": "# D\n",
+        "../outside.md": "# not in the book\n",
+    })
+    assert toc_order(tmp_path) == ["index.md", "parts/a.md", "parts/b.md", "parts/c.md",
+                                   "parts/d.md"]
+    assert toc_order(tmp_path, index="nope") == []
+
+
+def test_write_if_changed(tmp_path: Path) -> None:
+    path = tmp_path / "pkg" / "mod.py"
+    assert write_if_changed(path, "X = 1\n")
+    assert (tmp_path / "pkg" / "__init__.py").read_text() == ""
+    assert not write_if_changed(path, "X = 1\n")
+    (tmp_path / "pkg" / "__init__.py").write_text("VERSION = 1\n")
+    assert write_if_changed(path, "X = 2\n") and path.read_text() == "X = 2\n"
+    assert (tmp_path / "pkg" / "__init__.py").read_text() == "VERSION = 1\n"  # not replaced
+    assert sorted(os.listdir(tmp_path / "pkg")) == ["__init__.py", "mod.py"]  # no temp left
+    assert path.stat().st_mode & 0o777 == 0o644
+
+
 def test_generate_importable_deterministic(tmp_path: Path) -> None:
     make_book(tmp_path, BOOK)
     config = LibraryConfig(modules={"pytorch": "torch"},
@@ -137,24 +345,95 @@ def test_generate_importable_deterministic(tmp_path: Path) -> None:
     assert result.issues == []
     torch_py = tmp_path / "d2l" / "torch.py"
     assert result.files == {"pytorch": str(torch_py), "jax": str(tmp_path / "d2l" / "jax.py")}
+    assert result.written == [str(torch_py), str(tmp_path / "d2l" / "jax.py")]
     text = torch_py.read_text()
     assert text.startswith("import sys\nd2l = sys.modules[__name__]\n\n#################")
     assert text.index("from_y") < text.index("from_x")  # toc order: chapter_b first
     assert "# Defined in file: ./chapter_a/x.md" in text and "ORPHAN" not in text
     assert (tmp_path / "d2l" / "__init__.py").exists()
-    spec = importlib.util.spec_from_file_location("d2l_torch_test", torch_py)
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    sys.modules["d2l_torch_test"] = module
-    try:
-        spec.loader.exec_module(module)  # type: ignore[union-attr]
-    finally:
-        del sys.modules["d2l_torch_test"]
+    module = load(torch_py, "d2l_torch_test")
     assert module.from_x() == "x" and module.from_y() == "y"
     # same sources: byte-identical, nothing written
     again = generate_library(tmp_path, TABS, config)
     assert again.written == [] and torch_py.read_text() == text
     assert not write_if_changed(torch_py, text)
-    assert again.hashes == result.hashes
+    assert again.hashes == result.hashes == {
+        fw: library_hash(Path(p).read_text()) for fw, p in result.files.items()}
+
+
+def test_generate_modules_only_where_needed(tmp_path: Path) -> None:
+    make_book(tmp_path, {
+        "index.md": "# I\n\n```toc\na\n```\n",
+        "a.md": ("# A\n\n```{.python .input}\n#@tab all\n#@save\ndef f(:\n    pass\n```\n\n"
+                 "```{.python .input}\n#@save\nX = 1\n```\n"),
+        "b.md": "# B\n\n```{.python .input}\n#@tab jax\n#@save\nJ = 1\n```\n",
+    })
+    result = generate_library(tmp_path, ["pytorch", "jax", "mxnet"],
+                              LibraryConfig(package="mylib", directory="lib",
+                                            headers={"mxnet": "import math"}))
+    # mxnet: a header and the broken `#@tab all` block (written commented out)
+    assert sorted(result.files) == ["jax", "mxnet", "pytorch"]
+    assert result.files["mxnet"] == str(tmp_path / "lib" / "mylib" / "mxnet.py")
+    # the `#@tab all` cell's issue is reported once, not once per framework
+    assert [(i.docpath, i.line) for i in result.issues] == [("a.md", 6)]
+    only_jax = generate_library(tmp_path, TABS, LibraryConfig(), docs=["b.md"])
+    assert list(only_jax.files) == ["jax"] and only_jax.issues == []
+
+
+def test_generate_reads_each_page_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_book(tmp_path, BOOK)
+    reads: list[str] = []
+    original = PageReader._read
+
+    def counting(self: PageReader, path: str) -> Any:
+        reads.append(path)
+        return original(self, path)
+
+    monkeypatch.setattr(PageReader, "_read", counting)
+    generate_library(tmp_path, TABS, LibraryConfig())
+    assert len(reads) == len(set(reads)) == 5
+    reads.clear()
+    result = generate_library(tmp_path, TABS, LibraryConfig(), docs=["chapter_a/x.md"])
+    assert len(reads) == 1 and "from_y" not in Path(result.files["pytorch"]).read_text()
+
+
+def test_stdlib_book_imports_and_later_chapter_uses_earlier(tmp_path: Path) -> None:
+    make_book(tmp_path, {
+        "index.md": "# Book\n\n```toc\nch1/index\nch2/index\n```\n",
+        "ch1/index.md": "# Ch 1\n\n```toc\nbasics\n```\n",
+        "ch1/basics.md": ("# Basics\n\n```{.python .input}\n#@tab all\n#@save\n"
+                          "import math\nimport collections\n```\n\n"
+                          "```{.python .input}\n#@tab all\ndef norm(v):  #@save\n"
+                          "    return math.sqrt(sum(x * x for x in v))\n\n"
+                          "print(norm([3, 4]))\n```\n"
+                          "\n```{.python .input}\n#@tab all\nclass Counter:  #@save\n"
+                          "    def __init__(self, words):\n"
+                          "        self.c = collections.Counter(words)\n```\n"),
+        "ch2/index.md": "# Ch 2\n\n```toc\nmore\n```\n",
+        "ch2/more.md": ("# More\n\n```{.python .input}\n#@tab all\n"
+                        "@d2l.add_to_class(Counter)  #@save\ndef top(self):\n"
+                        "    return self.c.most_common(1)[0][0]\n```\n\n"
+                        "```{.python .input}\n#@tab all\n#@save\ndef unit(v):\n"
+                        "    n = d2l.norm(v)\n    return [x / n for x in v]\n```\n"),
+    })
+    config = LibraryConfig(modules={"pytorch": "python"},
+                           headers=dict.fromkeys(TABS, "import sys\n\nd2l = sys.modules[__name__]"))
+    result = generate_library(tmp_path, TABS, config)
+    assert result.issues == []
+    text = Path(result.files["pytorch"]).read_text()
+    assert text.index("./ch1/basics.md") < text.index("./ch2/more.md")
+    assert text.index("def norm") < text.index("def unit")
+    assert "    def top(self):" in text and "add_to_class" not in text
+    sys.path.insert(0, str(tmp_path))
+    try:
+        module = importlib.import_module("d2l.python")
+        assert module.unit([3, 4]) == [0.6, 0.8]
+        assert module.Counter(["a", "b", "a"]).top() == "a"
+    finally:
+        sys.path.remove(str(tmp_path))
+        for name in [n for n in sys.modules if n == "d2l" or n.startswith("d2l.")]:
+            del sys.modules[name]
+    assert load(Path(result.files["jax"]), "d2l_jax_test").unit([0, 2]) == [0.0, 1.0]
 
 
 def test_lib_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -167,6 +446,7 @@ def test_lib_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert (tmp_path / "d2l" / "jax.py").read_text().count("def from_y") == 1
 
 
+# ------------------------------------------------ Sphinx builds (kernels, slower)
 CHAPTER_1 = ("# Chapter 1\n\n```{.python .input}\n#@tab all\n#@save\n"
              "def greet(name):\n    return 'hello ' + name\n```\n")
 CHAPTER_2 = ("# Chapter 2\n\n```{.python .input}\n#@tab all\n"
