@@ -121,7 +121,8 @@ def write_generated(dest: Path, pages: int, dialect: bool) -> None:
     else:
         conf = ("extensions = ['myst_parser']\nmyst_enable_extensions = ['dollarmath']\n"
                 "numfig = True\n")
-        toc = "```{toctree}\n:maxdepth: 1\n\n" + "\n".join(f"p{i}" for i in range(pages)) + "\n```\n"
+        entries = "\n".join(f"p{i}" for i in range(pages))
+        toc = "```{toctree}\n:maxdepth: 1\n\n" + entries + "\n```\n"
         make = myst_page
     (dest / "conf.py").write_text("project = 'bench'\n" + conf)
     (dest / "index.md").write_text("# Bench\n\n" + toc)

@@ -366,10 +366,24 @@ def config_fields() -> list[dataclasses.Field[Any]]:
     return list(fields(D2lConfig))
 
 
+def _coerce(annotation: str, value: Any) -> Any:
+    """``sphinx-build -D name=value`` gives strings for options without a typed default."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if annotation.startswith("int") and re.fullmatch(r"\d+", text):
+        return int(text)
+    if annotation.startswith("float") and re.fullmatch(r"\d+(\.\d*)?", text):
+        return float(text)
+    if annotation.startswith("list[str] | None"):
+        return [g.strip() for g in text.split(",") if g.strip()]
+    return value
+
+
 def from_mapping(values: Mapping[str, Any]) -> D2lConfig:
     """Build and validate a config from ``{field: value}`` (missing fields: defaults)."""
-    known = {f.name for f in fields(D2lConfig)}
-    kwargs = {k: v for k, v in values.items() if k in known}
+    known = {f.name: f for f in fields(D2lConfig)}
+    kwargs = {k: _coerce(str(known[k].type), v) for k, v in values.items() if k in known}
     cfg = D2lConfig(**kwargs)
     cfg.validate()
     return cfg

@@ -161,25 +161,27 @@ class BookRunner:
                 keys[(plan.docname, fw)] = key
                 hit = None if mode == "force" else self.cache.get(key)
                 if hit is not None:
+                    # same code, maybe at other lines: outputs follow the cells by position
+                    hit = hit.for_job(job)
                     hit.cached = True
                     results[(plan.docname, fw)] = hit
                 elif mode in ("auto", "force"):
                     todo.append(job)
         if todo:
+            def store(job: Job, result: JobResult) -> None:
+                result.key = keys[(job.docname, job.framework)]
+                if result.status != "interrupted":
+                    self.cache.put(result.key, result)
+
             scheduler = Scheduler(
                 self.cfg.workers,
                 [str(g) for g in self.cfg.gpu_ids] if self.cfg.gpu_ids is not None else None,
                 strict_gpu=self.cfg.strict_gpu,
                 on_progress=self.on_progress,
                 on_notice=self.on_notice,
+                on_result=store,
             )
-            ran = scheduler.run(todo)
-            for (docname, fw), result in ran.items():
-                key = keys[(docname, fw)]
-                result.key = key
-                if result.status != "interrupted":
-                    self.cache.put(key, result)
-                results[(docname, fw)] = result
+            results.update(scheduler.run(todo))
         for (docname, fw), result in sorted(results.items()):
             report.entries.append({
                 "docname": docname,

@@ -214,7 +214,12 @@ def page_results(env: BuildEnvironment, docname: str, cells: list[Cell]) -> dict
                      env.d2l_extras, env.d2l_lib_path)  # type: ignore[attr-defined]
     env.d2l_doc_keys[docname] = dict(plan.keys)  # type: ignore[attr-defined]
     cache = open_cache(env.d2l_cache_dir)  # type: ignore[attr-defined]
-    return {fw: cache.get(key) for fw, key in plan.keys.items()}
+    results: dict[str, Any] = {}
+    for fw, key in plan.keys.items():
+        hit = cache.get(key)
+        # outputs are stored by cell line: follow cells that moved since they ran
+        results[fw] = hit.for_job(plan.jobs[fw]) if hit is not None else None
+    return results
 
 
 def image_writer(env: BuildEnvironment) -> Callable[[bytes, str], str]:

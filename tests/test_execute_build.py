@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +80,8 @@ def test_prose_edit_does_not_rerun(make_app: Any, book: Path) -> None:
     app, report = run(make_app, book)
     assert report["executed"] == 0
     assert "prose, longer" in body(app, "chapter/one.html").get_text()
-    assert "alpha-out" in body(app, "chapter/one.html").get_text()
+    # outputs follow their cells, which moved down
+    assert "alpha-out chapter" in body(app, "chapter/one.html").get_text()
 
 
 def test_code_edit_reruns_that_framework_only(make_app: Any, book: Path) -> None:
@@ -201,3 +207,72 @@ def test_report_directive(make_app: Any, book: Path) -> None:
     app, _ = run(make_app, book)
     text = body(app, "report.html").get_text(" ", strip=True)
     assert "chapter/one" in text and "alpha" in text and "3 executed" in text
+
+
+def _sphinx(src: Path, out: Path, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "sphinx", "-q", "-b", "html", str(src), str(out), *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_two_builds_share_one_cache(book: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "shared-cache"
+    opts = ("-D", f"d2l_cache_dir={cache}")
+    first, second = _sphinx(book, tmp_path / "o1", *opts), _sphinx(book, tmp_path / "o2", *opts)
+    for proc in (first, second):
+        out, _ = proc.communicate(timeout=300)
+        assert proc.returncode == 0, out
+    third = _sphinx(book, tmp_path / "o3", *opts)
+    out, _ = third.communicate(timeout=300)
+    assert third.returncode == 0, out
+    report = json.loads((tmp_path / "o3" / "d2l_execution_report.json").read_text())
+    assert report["executed"] == 0 and report["cached"] == 3
+    assert [p.name for p in cache.rglob(".tmp*")] == []
+
+
+def test_ctrl_c_mid_build_then_rebuild(book: Path, tmp_path: Path) -> None:
+    (book / "chapter" / "two.md").write_text(
+        "# Two\n\n```{.python .input}\nimport os, time\n"
+        "print('slow', flush=True)\ntime.sleep(300)\n```\n")
+    proc = _sphinx(book, tmp_path / "out", "-D", "d2l_workers=2")
+    cache = tmp_path / ".d2l_cache"
+    deadline = time.monotonic() + 90
+    # wait until chapter/one's two jobs are cached (the slow page is still running)
+    while time.monotonic() < deadline and len(list(cache.rglob("*.json"))) < 2:
+        time.sleep(0.2)
+    if len(list(cache.rglob("*.json"))) < 2:
+        proc.kill()
+        pytest.fail("the fast pages were not cached while the slow one ran: "
+                    + proc.communicate()[0])
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    assert _kernels_of(book) == []
+    assert [p.name for p in cache.rglob(".tmp*")] == []
+    # the rebuild takes the finished pages from the cache; the slow one is fixed and runs
+    (book / "chapter" / "two.md").write_text("# Two\n\n```{.python .input}\nprint('fast')\n```\n")
+    again = _sphinx(book, tmp_path / "out")
+    out, _ = again.communicate(timeout=300)
+    assert again.returncode == 0, out
+    report = json.loads((tmp_path / "out" / "d2l_execution_report.json").read_text())
+    assert sorted((e["docname"], e["framework"], e["cached"]) for e in report["pages"]) == [
+        ("chapter/one", "alpha", True), ("chapter/one", "beta", True),
+        ("chapter/two", "alpha", False)]
+
+
+def _kernels_of(book: Path) -> list[int]:
+    """ipykernel processes whose working directory is inside the book."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            cwd = os.readlink(f"/proc/{pid}/cwd")
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                cmd = fh.read()
+        except OSError:
+            continue
+        if cwd.startswith(str(book)) and b"ipykernel" in cmd:
+            found.append(int(pid))
+    return found

@@ -1,294 +1,539 @@
-"""Run one job in one fresh Jupyter kernel (jupyter-client)."""
+"""Run one job in one fresh Jupyter kernel (jupyter-client, no nbclient)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import queue
 import signal
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import IO, Any
 
-from . import Job, JobResult
+from . import procs
+from .model import Job, JobResult
 
 POLL = 0.05
+"""Seconds between checks for kernel death and cancellation while waiting for messages."""
 START_TIMEOUT = 60.0
 INTERRUPT_GRACE = 5.0
+"""After a timeout's interrupt, how long to wait for the cell to stop."""
+IOPUB_GRACE = 3.0
+"""After the execute reply, how long to wait for the outputs' end (a lost ``idle``)."""
+LOG_LINES = 12
 
-# every kernel process group alive in this process, for Ctrl-C cleanup
-_LIVE: dict[int, int] = {}
+_NOISE = ("running over TCP without encryption", "JUPYTER_PLATFORM_DIRS",
+          "Debugger warning", "frozen modules", "PYDEVD_DISABLE_FILE_VALIDATION",
+          "-Xfrozen_modules", "Note: Debugging will proceed")
+
+# every live kernel session of this process, for Ctrl-C cleanup from the main thread
+_LIVE: dict[int, KernelSession] = {}
 _LIVE_LOCK = threading.Lock()
 
 
+class Cancelled(Exception):
+    """The caller's cancel event was set."""
+
+
+class KernelExited(RuntimeError):
+    """The kernel process ended before it answered."""
+
+
+class StartError(Exception):
+    """The kernel did not start; ``log`` is the end of what it wrote."""
+
+    def __init__(self, cause: BaseException, log: str) -> None:
+        super().__init__(str(cause) or type(cause).__name__)
+        self.cause = cause
+        self.log = log
+
+
 def kill_all_kernels() -> None:
-    """SIGKILL the process group of every kernel started here and still running."""
+    """Kill every kernel started by this process, with all its processes (any thread)."""
     with _LIVE_LOCK:
-        groups = list(_LIVE.values())
-        _LIVE.clear()
-    for pgid in groups:
-        with contextlib.suppress(OSError):
-            os.killpg(pgid, signal.SIGKILL)
+        sessions = list(_LIVE.values())
+    for session in sessions:
+        session.kill()
+    procs.kill_owned()
+
+
+def _zmq_context() -> Any:
+    """A context for one client; its sockets retry connecting every 10 ms (not 100 ms):
+    the client connects before the kernel listens, so this shortens the start-up."""
+    import zmq
+
+    ctx = zmq.Context()
+    ctx.setsockopt(zmq.RECONNECT_IVL, 10)
+    return ctx
 
 
 class KernelSession:
-    """A started kernel and its client; always :meth:`close` it."""
+    """A started kernel, its process group and a client; always :meth:`close` it."""
 
-    def __init__(self, job: Job, gpu_ids: Sequence[str]) -> None:
+    def __init__(self, job: Job, gpu_ids: Sequence[str], *,
+                 start_timeout: float = START_TIMEOUT,
+                 cancel: threading.Event | None = None) -> None:
         from jupyter_client.manager import KernelManager
 
         self.job = job
+        self.cancel = cancel
+        self.token = f"{os.getpid()}:{uuid.uuid4().hex}"
+        self.pgid: int | None = None
+        self.process: Any = None
+        self.kc: Any = None
+        self.ctx: Any = None
+        self.closed = False
+        self.log: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 (closed in close())
         env = dict(os.environ)
+        env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
         env.update(dict(job.env))
         env["CUDA_VISIBLE_DEVICES"] = ",".join(gpu_ids)
-        env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
-        self.log = tempfile.TemporaryFile(mode="w+b")  # noqa: SIM115 (closed in _close)
-        self.km = KernelManager(kernel_name=job.kernel)
-        self.pgid: int | None = None
+        env[procs.TOKEN_VAR] = self.token
         kwargs: dict[str, Any] = {"env": env, "stdout": self.log, "stderr": self.log}
         if job.cwd:
             kwargs["cwd"] = job.cwd
-        self.kc: Any = None
-        self.km.start_kernel(**kwargs)
+        with _LIVE_LOCK:
+            _LIVE[id(self)] = self
         try:
-            self.pgid = self._pgid()
-            if self.pgid is not None:
-                with _LIVE_LOCK:
-                    _LIVE[id(self)] = self.pgid
-            self.kc = self.km.blocking_client()
-            self.kc.start_channels()
-            self.kc.wait_for_ready(timeout=START_TIMEOUT)
-        except BaseException:
-            _close(self)
+            self.km = KernelManager(kernel_name=job.kernel)
+            self.km.start_kernel(**kwargs)
+            self.process = getattr(self.km.provisioner, "process", None)
+            self.pgid = self._find_pgid()
+            self._check_cancel()
+            self.ctx = _zmq_context()
+            self.kc = self.km.client(context=self.ctx)
+            self.kc.start_channels(shell=True, iopub=True, stdin=False, hb=False,
+                                   control=False)
+            self._wait_for_ready(start_timeout)
+        except Cancelled:
+            self.close()
+            raise
+        except Exception as err:
+            tail = self.log_tail()
+            self.close()
+            if self.cancel is not None and self.cancel.is_set():
+                raise Cancelled from err
+            raise StartError(err, tail) from err
+        except BaseException:  # KeyboardInterrupt
+            self.close()
             raise
 
-    def _pgid(self) -> int | None:
-        provisioner = getattr(self.km, "provisioner", None)
-        pgid = getattr(provisioner, "pgid", None)
-        if pgid:
-            return int(pgid)
-        process = getattr(provisioner, "process", None)
-        if process is not None:
+    # ------------------------------------------------------------------ state
+    def _find_pgid(self) -> int | None:
+        pgid = getattr(self.km.provisioner, "pgid", None)
+        if not pgid and self.process is not None:
             with contextlib.suppress(OSError):
-                return os.getpgid(process.pid)
-        return None
-
-    def log_tail(self, lines: int = 8) -> str:
-        with contextlib.suppress(OSError, ValueError):
-            self.log.flush()
-            self.log.seek(0)
-            text = self.log.read().decode("utf-8", "replace")
-            kept = [ln for ln in text.splitlines()
-                    if ln.strip() and "running over TCP without encryption" not in ln]
-            return "\n".join(kept[-lines:])
-        return ""
+                pgid = os.getpgid(self.process.pid)
+        # never our own group: killing it would kill this process
+        if not pgid or pgid == os.getpgrp():
+            return None
+        return int(pgid)
 
     def alive(self) -> bool:
+        if self.process is not None:
+            return bool(self.process.poll() is None)
         try:
             return bool(self.km.is_alive())
         except Exception:
             return False
 
-    def run_cell(self, code: str, timeout: float, record: bool = True) -> CellRun:
-        run = CellRun()
-        msg_id = self.kc.execute(code, store_history=record, allow_stdin=False,
-                                 stop_on_error=False)
+    def exit_description(self) -> str:
+        code = None if self.process is None else self.process.poll()
+        if code is None:
+            return ""
+        if code < 0:
+            with contextlib.suppress(ValueError):
+                return f"killed by {signal.Signals(-code).name}"
+            return f"killed by signal {-code}"
+        return f"exit status {code}"
+
+    def log_tail(self, lines: int = LOG_LINES) -> str:
+        """The last lines the kernel wrote on stdout/stderr, without known noise."""
+        try:
+            self.log.flush()
+            self.log.seek(0, os.SEEK_END)
+            size = self.log.tell()
+            self.log.seek(max(0, size - 65536))
+            text = self.log.read().decode("utf-8", "replace")
+        except (OSError, ValueError):
+            return ""
+        kept = [ln for ln in text.splitlines()
+                if ln.strip() and not any(n in ln for n in _NOISE)]
+        return "\n".join(kept[-lines:])
+
+    def _check_cancel(self) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise Cancelled
+
+    # ------------------------------------------------------------------ start
+    def _wait_for_ready(self, timeout: float) -> None:
+        """kernel_info until the shell answers and IOPub delivers (the subscription is
+        connected); fail fast when the kernel process exits."""
+        import zmq
+
+        shell, iopub = self.kc.shell_channel, self.kc.iopub_channel
+        poller = zmq.Poller()
+        poller.register(shell.socket, zmq.POLLIN)
+        poller.register(iopub.socket, zmq.POLLIN)
         deadline = time.monotonic() + timeout
-        interrupted_at: float | None = None
+        resend = 0.0
+        replied_at: float | None = None
+        iopub_ok = False
         while True:
             now = time.monotonic()
+            self._check_cancel()  # first: a kernel killed by a cancelling caller
+            if not self.alive():
+                raise KernelExited(f"the kernel exited during start-up "
+                                   f"({self.exit_description()})")
+            if now > deadline:
+                raise TimeoutError(f"the kernel did not answer within {timeout:g} s")
+            if replied_at is not None and now > replied_at + 0.2:
+                replied_at = None  # IOPub silent: ask again, its status messages will come
+                resend = 0.0
+            if now >= resend:
+                self.kc.kernel_info()
+                resend = now + 1.0
+            events = dict(poller.poll(int(POLL * 1000)))
+            if shell.socket in events:
+                while shell.msg_ready():
+                    if shell.get_msg(timeout=0)["msg_type"] == "kernel_info_reply":
+                        replied_at = replied_at or time.monotonic()
+            if iopub.socket in events:
+                while iopub.msg_ready():  # start-up messages: dropped
+                    iopub.get_msg(timeout=0)
+                    iopub_ok = True
+            if iopub_ok and replied_at is not None:
+                return
+
+    # ------------------------------------------------------------------ cells
+    def run_cell(self, code: str, timeout: float, collector: Collector | None) -> CellRun:
+        """Execute ``code``; its outputs go to ``collector`` (None: dropped)."""
+        import zmq
+
+        run = CellRun()
+        shell, iopub = self.kc.shell_channel, self.kc.iopub_channel
+        msg_id = self.kc.execute(code, silent=False, store_history=collector is not None,
+                                 allow_stdin=False, stop_on_error=False)
+        if collector is not None:
+            collector.cells[msg_id] = run
+        poller = zmq.Poller()
+        poller.register(shell.socket, zmq.POLLIN)
+        poller.register(iopub.socket, zmq.POLLIN)
+        deadline = time.monotonic() + timeout
+        interrupted_at: float | None = None
+        replied_at: float | None = None
+        while True:
+            events = dict(poller.poll(int(POLL * 1000)))
+            if shell.socket in events:
+                while shell.msg_ready():
+                    reply = shell.get_msg(timeout=0)
+                    if reply.get("parent_header", {}).get("msg_id") == msg_id:
+                        replied_at = time.monotonic()
+                        run.reply = reply.get("content", {})
+            if iopub.socket in events:
+                while iopub.msg_ready():
+                    msg = iopub.get_msg(timeout=0)
+                    if collector is not None:
+                        collector.add(msg)
+                    elif msg.get("parent_header", {}).get("msg_id") == msg_id:
+                        _track(run, msg)
+                    if run.idle:
+                        return run
+            self._check_cancel()
+            now = time.monotonic()
+            if not events and not self.alive():
+                # what the kernel sent before it died
+                while iopub.msg_ready():
+                    msg = iopub.get_msg(timeout=0)
+                    if collector is not None:
+                        collector.add(msg)
+                run.died = True
+                return run
+            if replied_at is not None and now > replied_at + IOPUB_GRACE:
+                return run  # the reply came, the end of the outputs was lost
             if interrupted_at is None and now > deadline:
                 run.timed_out = True
                 with contextlib.suppress(Exception):
                     self.km.interrupt_kernel()
                 interrupted_at = now
-            if interrupted_at is not None and now > interrupted_at + INTERRUPT_GRACE:
+            elif interrupted_at is not None and now > interrupted_at + INTERRUPT_GRACE:
                 return run
-            try:
-                msg = self.kc.get_iopub_msg(timeout=POLL)
-            except queue.Empty:
-                if not self.alive():
-                    run.died = True
-                    return run
-                continue
-            if msg.get("parent_header", {}).get("msg_id") != msg_id:
-                continue
-            msg_type = msg["header"]["msg_type"]
-            content = msg["content"]
-            if msg_type == "status":
-                if content.get("execution_state") == "idle":
-                    return run
-            elif msg_type == "execute_input":
-                run.execution_count = content.get("execution_count")
-            elif record or msg_type == "error":
-                run.add(msg)
+
+    # ------------------------------------------------------------------ end
+    def kill(self) -> None:
+        """SIGKILL the kernel and every process it started (thread-safe, idempotent)."""
+        procs.kill_tree(self.pgid, self.token)
+
+    def close(self) -> None:
+        """Kill the kernel and its processes, release sockets, files and ports."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self.kill()
+            if self.process is not None:
+                with contextlib.suppress(Exception):
+                    self.process.wait(timeout=5)
+            if self.kc is not None:
+                with contextlib.suppress(Exception):
+                    self.kc.stop_channels()
+            if self.ctx is not None:
+                with contextlib.suppress(Exception):
+                    self.ctx.destroy(linger=0)
+            km = getattr(self, "km", None)
+            if km is not None:
+                with contextlib.suppress(Exception):
+                    if self.process is not None and self.process.poll() is not None:
+                        # dead and reaped: only the connection file, ports and sockets
+                        # are left (shutdown_kernel would take ~10 ms more)
+                        km.cleanup_resources()
+                    else:
+                        km.shutdown_kernel(now=True)
+        finally:
+            with _LIVE_LOCK:
+                _LIVE.pop(id(self), None)
+            with contextlib.suppress(Exception):
+                self.log.close()
 
 
 class CellRun:
-    """The outputs of one cell, collected from iopub messages."""
+    """One cell's execution: outputs, count, error, how it ended."""
 
     def __init__(self) -> None:
         self.outputs: list[dict[str, Any]] = []
         self.execution_count: int | None = None
         self.error: dict[str, Any] | None = None
+        self.reply: dict[str, Any] | None = None
+        self.idle = False
         self.timed_out = False
         self.died = False
-        self._clear_pending = False
-        self._displays: dict[str, list[int]] = {}
+        self.clear_pending = False
+
+    def failure(self) -> dict[str, Any] | None:
+        """The cell's error (from IOPub, else from the execute reply)."""
+        if self.error is not None:
+            return self.error
+        reply = self.reply or {}
+        if reply.get("status") == "error":
+            return {"ename": reply.get("ename", ""), "evalue": reply.get("evalue", ""),
+                    "traceback": list(reply.get("traceback", []))}
+        return None
+
+
+def _track(run: CellRun, msg: dict[str, Any]) -> None:
+    """Follow a message of an unrecorded execution (setup code): its error and end."""
+    msg_type = msg["header"]["msg_type"]
+    content = msg["content"]
+    if msg_type == "status" and content.get("execution_state") == "idle":
+        run.idle = True
+    elif msg_type == "error":
+        run.error = _error(content)
+
+
+def _error(content: dict[str, Any]) -> dict[str, Any]:
+    return {"ename": str(content.get("ename", "")), "evalue": str(content.get("evalue", "")),
+            "traceback": [str(t) for t in content.get("traceback", [])]}
+
+
+class Collector:
+    """Turns IOPub messages into nbformat v4 outputs, per cell of a job.
+
+    Messages go to the cell whose execution they answer (output from a thread started
+    in an earlier cell goes to that cell, as in Jupyter); ``update_display_data``
+    updates the displays with its id in every cell.
+    """
+
+    def __init__(self) -> None:
+        self.cells: dict[str, CellRun] = {}
+        self.displays: dict[str, list[dict[str, Any]]] = {}
 
     def add(self, msg: dict[str, Any]) -> None:
-        from nbformat.v4 import output_from_msg
-
+        run = self.cells.get(msg.get("parent_header", {}).get("msg_id", ""))
         msg_type = msg["header"]["msg_type"]
         content = msg["content"]
+        if msg_type == "update_display_data":
+            display_id = (content.get("transient") or {}).get("display_id")
+            for output in self.displays.get(display_id or "", []):
+                output["data"] = content.get("data", {})
+                output["metadata"] = content.get("metadata", {})
+            return
+        if run is None:
+            return
+        if msg_type == "status":
+            if content.get("execution_state") == "idle":
+                run.idle = True
+            return
+        if msg_type == "execute_input":
+            run.execution_count = content.get("execution_count")
+            return
         if msg_type == "clear_output":
             if content.get("wait"):
-                self._clear_pending = True
+                run.clear_pending = True
             else:
-                self.outputs.clear()
-                self._displays.clear()
+                run.outputs.clear()
+                run.clear_pending = False
             return
-        if msg_type == "update_display_data":
-            display_id = content.get("transient", {}).get("display_id")
-            for index in self._displays.get(display_id or "", []):
-                if index < len(self.outputs):
-                    self.outputs[index]["data"] = content.get("data", {})
-                    self.outputs[index]["metadata"] = content.get("metadata", {})
+        made = _output(msg_type, content)
+        if made is None:
             return
-        if msg_type not in ("stream", "display_data", "execute_result", "error"):
-            return
-        if self._clear_pending:
-            self.outputs.clear()
-            self._displays.clear()
-            self._clear_pending = False
-        try:
-            output = output_from_msg(msg)
-        except (KeyError, ValueError):
-            return
-        out: dict[str, Any] = dict(output)
-        if msg_type == "stream":
-            last = self.outputs[-1] if self.outputs else None
-            if last is not None and last.get("output_type") == "stream" and (
-                    last.get("name") == out.get("name")):
-                last["text"] += out.get("text", "")
+        output = made
+        if run.clear_pending:
+            run.outputs.clear()
+            run.clear_pending = False
+        if msg_type == "stream" and run.outputs:
+            last = run.outputs[-1]
+            if last["output_type"] == "stream" and last["name"] == output["name"]:
+                last["text"] += output["text"]
                 return
-        if msg_type == "error":
-            self.error = {"ename": out.get("ename", ""), "evalue": out.get("evalue", ""),
-                          "traceback": list(out.get("traceback", []))}
-        display_id = content.get("transient", {}).get("display_id")
-        if display_id:
-            self._displays.setdefault(display_id, []).append(len(self.outputs))
+        if msg_type == "error" and run.error is None:
+            run.error = _error(content)
         if msg_type == "execute_result":
-            self.execution_count = content.get("execution_count", self.execution_count)
-        self.outputs.append(_plain(out))
+            run.execution_count = output["execution_count"]
+        display_id = (content.get("transient") or {}).get("display_id")
+        if display_id and msg_type in ("display_data", "execute_result"):
+            self.displays.setdefault(display_id, []).append(output)
+        run.outputs.append(output)
 
 
-def _plain(node: Any) -> Any:
-    """nbformat NotebookNode → plain dicts and lists (JSON-ready)."""
-    if isinstance(node, dict):
-        return {k: _plain(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_plain(v) for v in node]
-    return node
+def _output(msg_type: str, content: dict[str, Any]) -> dict[str, Any] | None:
+    """The nbformat v4 output of an IOPub message (None: not an output)."""
+    if msg_type == "stream":
+        return {"output_type": "stream", "name": str(content.get("name", "stdout")),
+                "text": str(content.get("text", ""))}
+    if msg_type == "display_data":
+        return {"output_type": "display_data", "data": dict(content.get("data", {})),
+                "metadata": dict(content.get("metadata", {}))}
+    if msg_type == "execute_result":
+        return {"output_type": "execute_result",
+                "execution_count": content.get("execution_count"),
+                "data": dict(content.get("data", {})),
+                "metadata": dict(content.get("metadata", {}))}
+    if msg_type == "error":
+        return {"output_type": "error", **_error(content)}
+    return None
 
 
-def _close(session: KernelSession | None, km: Any = None) -> None:
-    if session is not None:
-        if session.kc is not None:
-            with contextlib.suppress(Exception):
-                session.kc.stop_channels()
-        km = session.km
-    if km is not None:
-        with contextlib.suppress(Exception):
-            km.shutdown_kernel(now=True)
-    if session is not None:
-        if session.pgid is not None:
-            # the kernel's whole process group: children a cell started go too
-            with contextlib.suppress(OSError):
-                os.killpg(session.pgid, signal.SIGKILL)
-        with _LIVE_LOCK:
-            _LIVE.pop(id(session), None)
-        with contextlib.suppress(Exception):
-            session.log.close()
-
-
-def _message(job: Job, cell: int, text: str) -> str:
-    return f"cell at line {cell}: {text}" if cell else text
+def _failure(job: Job, cell: int, ename: str, evalue: str, traceback: list[str],
+             message: str) -> dict[str, Any]:
+    """An error record; ``message`` is prefixed with the cell's line (0: no cell)."""
+    return {"cell": cell, "ename": ename, "evalue": evalue, "traceback": traceback,
+            "message": f"cell at line {cell}: {message}" if cell else message,
+            "source": job.source_path}
 
 
 def run_job(job: Job, gpu_ids: Sequence[str] = (), *,
-            on_kernel_started: Callable[[], None] | None = None) -> JobResult:
-    """Run a job's cells in a fresh kernel; never raises (except KeyboardInterrupt)."""
+            on_kernel_started: Callable[[], None] | None = None,
+            cancel: threading.Event | None = None,
+            start_timeout: float = START_TIMEOUT) -> JobResult:
+    """Run a job's setup code and cells in a fresh kernel, which is then killed with
+    every process it started.
+
+    Never raises, except ``KeyboardInterrupt`` (after cleaning up); failures are
+    results. ``cancel``: when set (from another thread), the job stops with status
+    ``interrupted``. ``start_timeout``: seconds for the kernel to answer after launch.
+    """
     start = time.monotonic()
     result = JobResult(job.docname, job.framework, "ok",
-                       cuda_visible_devices=",".join(gpu_ids))
+                       cuda_visible_devices=",".join(gpu_ids),
+                       cell_ids=[cid for cid, _ in job.cells])
     session: KernelSession | None = None
     try:
         try:
-            session = KernelSession(job, gpu_ids)
-        except KeyboardInterrupt:
-            raise
-        except Exception as err:
+            try:
+                session = KernelSession(job, gpu_ids, start_timeout=start_timeout,
+                                        cancel=cancel)
+            except StartError as err:
+                if not isinstance(err.cause, KernelExited) or (
+                        cancel is not None and cancel.is_set()):
+                    raise
+                # once more: a port taken by another process between its choice and
+                # the kernel's bind makes the kernel exit at once
+                session = KernelSession(job, gpu_ids, start_timeout=start_timeout,
+                                        cancel=cancel)
+        except StartError as err:
             result.status = "start_failed"
-            reason = f"{type(err).__name__}: {err}".strip()
-            result.error = {"cell": 0, "ename": type(err).__name__, "evalue": str(err),
-                            "traceback": [],
-                            "message": f"kernel '{job.kernel}' did not start: {reason}"}
+            cause = err.cause
+            reason = str(err)
+            if type(cause).__name__ == "NoSuchKernel":
+                reason = f"no kernelspec named {job.kernel!r} is installed"
+            elif isinstance(cause, OSError) and job.cwd and not os.path.isdir(job.cwd):
+                reason = f"its working directory {job.cwd} does not exist"
+            result.error = _failure(
+                job, 0, type(cause).__name__, str(cause), [err.log] if err.log else [],
+                f"the kernel {job.kernel!r} did not start: {reason}"
+                + (f"; it wrote:\n{err.log}" if err.log else ""))
             return result
         result.kernel_start_seconds = time.monotonic() - start
         if on_kernel_started is not None:
             on_kernel_started()
         if job.setup_code.strip():
-            run = session.run_cell(job.setup_code, job.timeout, record=False)
-            if run.error or run.timed_out or run.died:
-                result.status = "dead" if run.died else "timeout" if run.timed_out else "error"
-                failure = run.error or {}
-                result.error = {"cell": 0, **failure,
-                                "message": "the setup code (d2l_setup_code) failed: "
-                                f"{failure.get('ename', result.status)}: "
-                                f"{failure.get('evalue', '')}".rstrip(": ")}
+            run = session.run_cell(job.setup_code, job.timeout, None)
+            failure = _abnormal_end(job, session, run, 0, result)
+            problem = run.failure()
+            if failure is None and problem is not None:
+                result.status = "error"
+                failure = _failure(job, 0, problem["ename"], problem["evalue"],
+                                   problem["traceback"], "the setup code failed: "
+                                   f"{problem['ename']}: {problem['evalue']}")
+            if failure is not None:
+                result.error = failure
                 return result
+        collector = Collector()
         for cell, code in job.cells:
             if not code.strip():
                 continue
-            run = session.run_cell(code, job.timeout)
+            run = session.run_cell(code, job.timeout, collector)
             result.outputs[cell] = run.outputs
             result.execution_counts[cell] = run.execution_count
-            if run.died:
-                result.status = "dead"
-                tail = session.log_tail()
-                result.error = {"cell": cell, "ename": "DeadKernel", "evalue": "",
-                                "traceback": [tail] if tail else [],
-                                "message": _message(job, cell, "the kernel died while running "
-                                                    "this cell")}
+            failure = _abnormal_end(job, session, run, cell, result)
+            if failure is not None:
+                result.error = result.error or failure
                 return result
-            if run.timed_out:
-                result.status = "timeout"
-                result.error = {"cell": cell, "ename": "Timeout", "evalue": "",
-                                "traceback": [],
-                                "message": _message(job, cell, f"timed out after "
-                                                    f"{job.timeout:g} s (d2l_timeout)")}
-                return result
-            if run.error is not None:
-                allowed = job.allow_errors or cell in job.allow_error_cells
-                if result.error is None and cell not in job.allow_error_cells:
-                    result.error = {"cell": cell, **run.error,
-                                    "message": _message(job, cell, f"{run.error['ename']}: "
-                                                        f"{run.error['evalue']}")}
+            problem = run.failure()
+            if problem is not None and cell not in job.allow_error_cells:
+                if result.error is None:
                     result.status = "error"
-                if not allowed:
+                    result.error = _failure(job, cell, problem["ename"], problem["evalue"],
+                                            problem["traceback"],
+                                            f"{problem['ename']}: {problem['evalue']}")
+                if not job.allow_errors:
                     return result
+        return result
+    except Cancelled:
+        result.status = "interrupted"
+        result.error = _failure(job, 0, "Interrupted", "", [], "interrupted")
         return result
     except KeyboardInterrupt:
         result.status = "interrupted"
         raise
-    except Exception as err:  # a bug or an unexpected jupyter-client failure
+    except Exception as err:  # a bug, or jupyter-client failing unexpectedly
         result.status = "error"
-        result.error = {"cell": 0, "ename": type(err).__name__, "evalue": str(err),
-                        "traceback": [], "message": f"execution failed: {err}"}
+        result.error = _failure(job, 0, type(err).__name__, str(err), [],
+                                f"execution failed: {type(err).__name__}: {err}")
         return result
     finally:
-        _close(session)
+        if session is not None:
+            session.close()
         result.seconds = time.monotonic() - start
+
+
+def _abnormal_end(job: Job, session: KernelSession, run: CellRun, cell: int,
+                  result: JobResult) -> dict[str, Any] | None:
+    """For a cell (0: the setup code) whose kernel died or that timed out: set the
+    status and return the failure; else None."""
+    if run.timed_out:  # (even if the kernel died of the interrupt)
+        result.status = "timeout"
+        what = "timed out" if cell else "the setup code timed out"
+        return _failure(job, cell, "Timeout", f"{job.timeout:g} s", [],
+                        f"{what} after {job.timeout:g} s (the per-cell timeout)")
+    if run.died:
+        result.status = "dead"
+        how = session.exit_description()
+        tail = session.log_tail()
+        return _failure(job, cell, "DeadKernel", how, [tail] if tail else [],
+                        f"the kernel died while running "
+                        f"{'this cell' if cell else 'the setup code'}"
+                        + (f" ({how})" if how else ""))
+    return None

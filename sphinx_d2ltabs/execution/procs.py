@@ -1,0 +1,122 @@
+"""Killing a kernel and every process it started.
+
+A kernel runs in its own session and process group (jupyter-client starts it with
+``start_new_session``). Its processes are found by that session/group, by descent from
+the kernel process, and by a token in their environment (inherited by children that
+start their own session, and kept by orphans): on Linux all three through ``/proc``,
+elsewhere the process group only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+
+TOKEN_VAR = "D2LTABS_KERNEL_TOKEN"
+"""Environment variable holding ``<pid of the starting process>:<random hex>``."""
+
+PROC = "/proc"
+ROUNDS = 6
+
+
+@dataclass(frozen=True)
+class ProcInfo:
+    pid: int
+    ppid: int
+    pgrp: int
+    session: int
+
+
+def _stat(pid: str) -> ProcInfo | None:
+    """A live (not zombie) process's ids, or None."""
+    try:
+        with open(f"{PROC}/{pid}/stat", "rb") as fh:
+            raw = fh.read()
+    except OSError:
+        return None
+    fields = raw[raw.rfind(b")") + 2:].split()
+    if len(fields) < 4 or fields[0] in (b"Z", b"X", b"x"):
+        return None
+    try:
+        return ProcInfo(int(pid), int(fields[1]), int(fields[2]), int(fields[3]))
+    except ValueError:
+        return None
+
+
+def _has_token(pid: int, match: Callable[[bytes], bool]) -> bool:
+    try:
+        with open(f"{PROC}/{pid}/environ", "rb") as fh:
+            entries = fh.read().split(b"\0")
+    except OSError:
+        return False
+    prefix = TOKEN_VAR.encode() + b"="
+    return any(e.startswith(prefix) and match(e[len(prefix):]) for e in entries)
+
+
+def find(leader: int | None, token_match: Callable[[bytes], bool] | None) -> list[int]:
+    """Live processes in ``leader``'s session or group, descending from it, or whose
+    environment token satisfies ``token_match``. Empty where there is no ``/proc``."""
+    try:
+        names = os.listdir(PROC)
+    except OSError:
+        return []
+    me = os.getpid()
+    infos: dict[int, ProcInfo] = {}
+    for name in names:
+        if name.isdigit():
+            info = _stat(name)
+            if info is not None and info.pid != me:
+                infos[info.pid] = info
+    found: set[int] = set()
+    if leader:
+        found.update(p for p, i in infos.items() if leader in (p, i.session, i.pgrp))
+        # descendants (a child that started its own session, before it is orphaned)
+        children: dict[int, list[int]] = {}
+        for info in infos.values():
+            children.setdefault(info.ppid, []).append(info.pid)
+        stack = [leader]
+        while stack:
+            for child in children.get(stack.pop(), []):
+                if child not in found:
+                    found.add(child)
+                    stack.append(child)
+            # the leader itself is in ``found`` already when alive
+    if token_match is not None:
+        found.update(p for p in infos if p not in found and _has_token(p, token_match))
+    found.discard(me)
+    return sorted(found)
+
+
+def kill_tree(pgid: int | None, token: str | None) -> None:
+    """SIGKILL the process group ``pgid`` and every process :func:`find` finds, until
+    none is left (a few rounds: a process may fork while we look)."""
+    wanted = token.encode() if token else None
+
+    def exact(value: bytes) -> bool:
+        return value == wanted
+
+    for _ in range(ROUNDS):
+        if pgid:
+            with contextlib.suppress(OSError):
+                os.killpg(pgid, signal.SIGKILL)
+        pids = find(pgid, exact if wanted else None)
+        if not pids:
+            return
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def kill_owned() -> None:
+    """SIGKILL every process holding a token made by this process (all its kernels)."""
+    owner = f"{os.getpid()}:".encode()
+    for _ in range(ROUNDS):
+        pids = find(None, lambda value: value.startswith(owner))
+        if not pids:
+            return
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
