@@ -111,6 +111,8 @@ class PageReader:
             return None
         doc = read_document(text, self.tabs, self.md)
         info = PageInfo(doc.cells, doc.toc, doc.diagnostics)
+        if not self.index_path:
+            return info  # nothing will be saved: skip serialising the page
         self._index[path] = {
             "stamp": stamp,
             "cells": [_cell_to_json(c) for c in doc.cells],

@@ -96,7 +96,7 @@ def _strip_ansi(text: str) -> str:
     return ANSI.sub("", text)
 
 
-def _report_failures(results: dict[tuple[str, str], Any], plans: dict[str, Any]) -> None:
+def _report_failures(results: dict[tuple[str, str], Any]) -> None:
     for (docname, fw), result in sorted(results.items()):
         if result.ok:
             continue
@@ -178,7 +178,7 @@ def on_env_get_outdated(app: Sphinx, env: BuildEnvironment, added: set[str],
         if report.executed:
             logger.info(f"[d2l] executed {report.executed} job(s) in {report.seconds:.1f} s, "
                         f"{report.cached} from cache, {report.failed} failed")
-        _report_failures(results, {p.docname: p for p in plans})
+        _report_failures(results)
         env.d2l_report = report.to_json()  # type: ignore[attr-defined]
         _write_report(app, report.to_json())
         forced = {d for (d, _), r in results.items() if not r.cached and cfg.execute == "force"}
