@@ -20,7 +20,8 @@ from typing import Any
 from .cells import Cell
 from .config import D2lConfig
 from .dialect import frameworks_of
-from .execution import Cache, FileCache, Job, JobResult, Progress, Scheduler, cache_key
+from .execution.cache import Cache, FileCache
+from .execution.model import Job, JobResult, Progress, cache_key
 from .pages import PageReader
 
 ALLOW_ERROR_MARK = "#@allow_error"
@@ -168,6 +169,8 @@ class BookRunner:
                 elif mode in ("auto", "force"):
                     todo.append(job)
         if todo:
+            from .execution.scheduler import Scheduler
+
             def store(job: Job, result: JobResult) -> None:
                 result.key = keys[(job.docname, job.framework)]
                 if result.status != "interrupted":

@@ -14,13 +14,14 @@ The pipeline, in build order:
 from __future__ import annotations
 
 import dataclasses
+import glob
 import hashlib
 import json
 import os
 import re
 from collections.abc import Callable
 from dataclasses import fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from docutils import nodes
 from sphinx.application import Sphinx
@@ -31,7 +32,9 @@ from sphinx.util import logging
 
 from .cells import Cell
 from .config import ConfigError, D2lConfig, default_cache_dir, from_mapping
-from .pages import PageReader
+
+if TYPE_CHECKING:
+    from .pages import PageReader
 
 logger = logging.getLogger(__name__)
 
@@ -155,12 +158,85 @@ def generate_library(app: Sphinx, env: BuildEnvironment, cfg: D2lConfig,
     return dict(result.hashes)
 
 
+def _book_fingerprint(app: Sphinx, env: BuildEnvironment, cfg: D2lConfig) -> str:
+    """What the execution phase depends on, from file metadata only (no reading).
+
+    The configuration, the found documents with their size and mtime, the generated
+    library's files and the ``d2l_dependencies`` files. Equal fingerprints mean the
+    library and every cache key are as the previous build left them.
+    """
+    digest = hashlib.sha256()
+    digest.update(json.dumps(dataclasses.asdict(cfg), sort_keys=True, default=str).encode())
+    digest.update(f"{app.srcdir}\0{app.outdir}\0{app.config.root_doc}".encode())
+
+    def stat(path: str) -> None:
+        try:
+            st = os.stat(path)
+        except OSError:
+            digest.update(f"{path}\0-\n".encode())
+        else:
+            digest.update(f"{path}\0{st.st_mtime_ns}\0{st.st_size}\n".encode())
+
+    for docname in sorted(env.found_docs):
+        stat(str(env.doc2path(docname)))
+    lib_root = os.path.normpath(os.path.join(app.srcdir, cfg.lib_dir, cfg.lib_package))
+    if cfg.lib_enable and os.path.isdir(lib_root):
+        for name in sorted(os.listdir(lib_root)):
+            stat(os.path.join(lib_root, name))
+    for pattern in cfg.dependencies:
+        for path in sorted(glob.glob(os.path.join(app.srcdir, pattern), recursive=True)):
+            stat(path)
+    return digest.hexdigest()
+
+
+def _unchanged_book(app: Sphinx, env: BuildEnvironment, cfg: D2lConfig,
+                    fingerprint: str) -> dict[str, Any] | None:
+    """The previous build's execution state, if it still holds for this build.
+
+    It holds when nothing the execution depends on changed, every job then ended
+    without error (failures are reported on every build, so they take the full path),
+    and the cache still has every result. ``force`` always takes the full path.
+    """
+    saved: dict[str, Any] | None = getattr(env, "d2l_fast", None)
+    if not saved or cfg.execute == "force" or saved["fingerprint"] != fingerprint:
+        return None
+    cache_dir: str = env.d2l_cache_dir  # type: ignore[attr-defined]
+    for keys in saved["current"].values():
+        for key in keys.values():
+            if not os.path.exists(os.path.join(cache_dir, key[:2], key + ".json")):
+                return None
+    return saved
+
+
 def on_env_get_outdated(app: Sphinx, env: BuildEnvironment, added: set[str],
                         changed: set[str], removed: set[str]) -> list[str]:
     cfg: D2lConfig = env.d2l_config  # type: ignore[attr-defined]
+    known: dict[str, dict[str, str]] = env.d2l_doc_keys  # type: ignore[attr-defined]
+    fingerprint = _book_fingerprint(app, env, cfg)
+    saved = _unchanged_book(app, env, cfg, fingerprint)
+    if saved is not None:
+        # nothing changed since the last build: no page parsed, no library written,
+        # no kernel started; the report says every job came from the cache
+        env.d2l_extras = saved["extras"]  # type: ignore[attr-defined]
+        env.d2l_lib_path = saved["lib_path"]  # type: ignore[attr-defined]
+        unchanged = dict(saved["report"], executed=0, seconds=0.0)
+        unchanged["pages"] = [dict(e, cached=True) for e in unchanged["pages"]]
+        unchanged["cached"] = len(unchanged["pages"])
+        env.d2l_report = unchanged  # type: ignore[attr-defined]
+        if cfg.execute != "off":
+            _write_report(app, unchanged)
+            logger.info(f"[d2l] nothing changed since the last build: "
+                        f"{unchanged['cached']} job(s) from the cache, no kernel started")
+        stale = {d for d in env.found_docs if known.get(d, {}) != saved["current"].get(d, {})}
+        return sorted(stale - added - changed - removed)
+    env.d2l_fast = None  # type: ignore[attr-defined]
     pages = _md_pages(app, env)
     current: dict[str, dict[str, str]] = {}
+    report_json: dict[str, Any] = {"executed": 0, "cached": 0, "failed": 0, "seconds": 0.0,
+                                   "pages": []}
     cache_dir: str = env.d2l_cache_dir  # type: ignore[attr-defined]
+    from .pages import PageReader
+
     reader = PageReader(cfg.tab_names, os.path.join(cache_dir, "pages.json"))
     lib_hashes = generate_library(app, env, cfg, reader) if cfg.lib_enable else {}
     if cfg.execute != "off":
@@ -179,13 +255,22 @@ def on_env_get_outdated(app: Sphinx, env: BuildEnvironment, added: set[str],
             logger.info(f"[d2l] executed {report.executed} job(s) in {report.seconds:.1f} s, "
                         f"{report.cached} from cache, {report.failed} failed")
         _report_failures(results)
-        env.d2l_report = report.to_json()  # type: ignore[attr-defined]
-        _write_report(app, report.to_json())
+        report_json = report.to_json()
+        env.d2l_report = report_json  # type: ignore[attr-defined]
+        _write_report(app, report_json)
         forced = {d for (d, _), r in results.items() if not r.cached and cfg.execute == "force"}
     else:
         forced = set()
     reader.save()
-    known: dict[str, dict[str, str]] = env.d2l_doc_keys  # type: ignore[attr-defined]
+    if not report_json["failed"] and cfg.execute != "force":
+        # the lib files were just written: fingerprint them as they are now
+        env.d2l_fast = {  # type: ignore[attr-defined]
+            "fingerprint": _book_fingerprint(app, env, cfg),
+            "extras": env.d2l_extras,  # type: ignore[attr-defined]
+            "lib_path": env.d2l_lib_path,  # type: ignore[attr-defined]
+            "current": current,
+            "report": report_json,
+        }
     stale = {d for d in env.found_docs if known.get(d, {}) != current.get(d, {})}
     return sorted((stale | forced) - added - changed - removed)
 
@@ -269,6 +354,9 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("env-get-outdated", on_env_get_outdated)
     app.connect("env-purge-doc", on_env_purge_doc)
     app.connect("env-merge-info", on_env_merge_info)
+    from .encoding import on_env_before_read_docs
+
+    app.connect("env-before-read-docs", on_env_before_read_docs)
     setup_tabs(app)
     try:
         from .outputs import setup_outputs
