@@ -58,7 +58,12 @@ def main() -> None:
         ext_out = os.path.join(ext_src, "_build", "html")
         plain_out = os.path.join(plain_src, "_build", "html")
         clean_ext = build(ext_src, ext_out)
+        with open(os.path.join(ext_out, "d2l_execution_report.json"), encoding="utf-8") as fh:
+            clean_report = json.load(fh)
         clean_plain = build(plain_src, plain_out)
+        pages = len({e["docname"] for e in clean_report["pages"]})
+        jobs = len(clean_report["pages"])
+        job_sum = sum(e["seconds"] for e in clean_report["pages"])
         ext_times, plain_times, executed = [], [], []
         for _ in range(args.runs):
             ext_times.append(build(ext_src, ext_out))
@@ -66,8 +71,14 @@ def main() -> None:
                 executed.append(json.load(fh)["executed"])
             plain_times.append(build(plain_src, plain_out))
     ext, plain = statistics.median(ext_times), statistics.median(plain_times)
+    phase = clean_report["seconds"]
     print(f"clean build: extension {clean_ext:.2f} s (executes every cell), "
           f"plain {clean_plain:.2f} s")
+    print(f"  execution phase {phase:.2f} s for {jobs} jobs on {pages} pages; the jobs' own "
+          f"time (kernel start + cells) sums to {job_sum:.2f} s")
+    print(f"  beyond the jobs and plain Sphinx: "
+          f"{(clean_ext - clean_plain - phase) / pages * 1000:.0f} ms per page outside the "
+          f"execution phase")
     print(f"no-op rebuild, median of {args.runs}: extension {ext:.3f} s, plain {plain:.3f} s, "
           f"ratio {ext / plain:.2f}x; jobs executed in no-op rebuilds: {sum(executed)}")
 

@@ -11,6 +11,7 @@ d2l_tabs = ["numpy", "pytorch"]
 d2l_gpus = {"pytorch": 1}          # PyTorch kernels get a GPU when the machine has one
 d2l_lib_modules = {"numpy": "numpy", "pytorch": "torch"}   # d2l/numpy.py, d2l/torch.py
 d2l_kernel_env = {"*": {"PYTHONWARNINGS": "ignore"}}
+d2l_lib_api_page = "api"           # generated: every #@save name, linked to its cell
 
 bibtex_bibfiles = ["refs.bib"]
 bibtex_reference_style = "author_year"

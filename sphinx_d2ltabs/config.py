@@ -134,6 +134,38 @@ def _v_str(option: str) -> Callable[[Any], None]:
     return check
 
 
+def _v_identifier(option: str) -> Callable[[Any], None]:
+    """A package or module name (a file name in the library folder: no path)."""
+    def check(value: Any) -> None:
+        _check(isinstance(value, str) and value.isidentifier(), option,
+               f"{value!r} must be a Python identifier (it names a file or folder)")
+
+    return check
+
+
+def _v_identifier_map(option: str) -> Callable[[Any], None]:
+    def check(value: Any) -> None:
+        _v_str_map(option)(value)
+        for k, v in value.items():
+            _check(v.isidentifier(), option,
+                   f"{k!r}: {v!r} must be a Python identifier (it names a module file)")
+
+    return check
+
+
+def _v_inside(option: str) -> Callable[[Any], None]:
+    """A folder relative to the source folder that stays inside it."""
+    def check(value: Any) -> None:
+        _check(isinstance(value, str), option, f"{value!r} must be a string")
+        norm = os.path.normpath(value or ".")
+        _check(not os.path.isabs(value) and norm != os.pardir
+               and not norm.startswith(os.pardir + os.sep), option,
+               f"{value!r} must be a folder inside the source folder (a relative path "
+               "without '..')")
+
+    return check
+
+
 def _v_str_list(option: str) -> Callable[[Any], None]:
     def check(value: Any) -> None:
         _check(isinstance(value, (list, tuple)) and all(isinstance(x, str) for x in value),
@@ -262,17 +294,18 @@ class D2lConfig:
     )
     lib_package: str = field(
         default="d2l",
-        metadata=_meta("Name of the generated ``#@save`` package.", _v_str("lib_package")),
+        metadata=_meta("Name of the generated ``#@save`` package.",
+                       _v_identifier("lib_package")),
     )
     lib_dir: str = field(
         default=".",
         metadata=_meta("Folder (relative to the source folder) holding the generated package.",
-                       _v_str("lib_dir")),
+                       _v_inside("lib_dir")),
     )
     lib_modules: dict[str, str] = field(
         default_factory=dict,
         metadata=_meta("Module file stem per framework, e.g. ``{'pytorch': 'torch'}`` "
-                       "(default: the framework name).", _v_str_map("lib_modules")),
+                       "(default: the framework name).", _v_identifier_map("lib_modules")),
     )
     lib_headers: dict[str, str] = field(
         default_factory=dict,
@@ -301,6 +334,14 @@ class D2lConfig:
         default=True,
         metadata=_meta("Generate the ``#@save`` package during the build.",
                        _v_bool("lib_enable")),
+    )
+    lib_api_page: str = field(
+        default="",
+        metadata=_meta("Document name of a generated page listing every saved function, "
+                       "class and variable per framework, each linked to the cell defining "
+                       "it (e.g. ``'api'`` writes ``api.md``; add it to a toc). Empty: none. "
+                       "The ``d2l-library-api`` directive renders the same list on any page.",
+                       _v_inside("lib_api_page")),
     )
 
     # ------------------------------------------------------------------ derived

@@ -130,10 +130,73 @@ class TranslationStatus(SphinxDirective):
                        rows, ["d2l-translation-status"])]
 
 
+class api_ref(nodes.Inline, nodes.TextElement):
+    """A link to a saved name's cell, resolved per builder once every page is known."""
+
+
+class LibraryApi(SphinxDirective):
+    """List every ``#@save``-d name per framework, each linked to the cell defining it.
+
+    Options: ``:frameworks:`` (comma-separated; default: every framework with saved code).
+    """
+
+    has_content = False
+    option_spec = {"frameworks": lambda arg: [x.strip() for x in (arg or "").split(",")
+                                              if x.strip()]}
+
+    def run(self) -> list[nodes.Node]:
+        from .tabs import tab_set
+
+        self.env.metadata[self.env.docname]["d2l_api_page"] = True
+        cfg: D2lConfig = self.env.d2l_config  # type: ignore[attr-defined]
+        api: dict[str, list[dict[str, Any]]] = getattr(self.env, "d2l_api", {}) or {}
+        wanted = self.options.get("frameworks") or [fw for fw in cfg.tab_names if api.get(fw)]
+        panels = []
+        for fw in wanted:
+            entries = api.get(fw, [])
+            if not entries:
+                continue
+            rows: list[list[nodes.Node | str]] = []
+            for e in entries:
+                name = nodes.literal(text=f"{cfg.lib_package}.{e['name']}{e['signature']}")
+                ref = api_ref("", "", name, todoc=e["docname"], anchor=e["anchor"])
+                where = api_ref("", f"{e['docpath']}:{e['line']}", todoc=e["docname"],
+                                anchor=e["anchor"])
+                rows.append([nodes.paragraph("", "", ref), e["kind"],
+                             nodes.paragraph("", "", where), e["summary"]])
+            table = _table(["name", "kind", "defined in", "summary"], rows,
+                           ["d2l-library-api"])
+            panels.append((fw, cfg.label(fw), [table]))
+        if not panels:
+            return [nodes.paragraph(text="No #@save block in this book yet.")]
+        if len(panels) == 1:
+            return panels[0][2]
+        return [tab_set(panels, selected=panels[0][0])]
+
+
+def _resolve_api_refs(app: Sphinx, doctree: nodes.document, fromdocname: str) -> None:
+    for ref in list(doctree.findall(api_ref)):
+        todoc = ref["todoc"]
+        if todoc not in app.env.found_docs:
+            ref.replace_self(ref.children or [nodes.Text(ref.astext())])
+            continue
+        link = nodes.reference("", "", internal=True)
+        try:
+            uri = app.builder.get_relative_uri(fromdocname, todoc)
+        except Exception:  # a builder without relative links (text, man...)
+            ref.replace_self(ref.children or [nodes.Text(ref.astext())])
+            continue
+        link["refuri"] = uri + ("#" + ref["anchor"] if ref["anchor"] else "")
+        link.extend(ref.children)
+        ref.replace_self(link)
+
+
 def _report_pages(app: Sphinx, env: BuildEnvironment, added: set[str], changed: set[str],
                   removed: set[str]) -> list[str]:
     """Re-read pages holding the execution report whenever something ran."""
     pages = []
+    if getattr(env, "d2l_api_changed", False):
+        pages += [d for d, meta in env.metadata.items() if meta.get("d2l_api_page")]
     report = getattr(env, "d2l_report", {}) or {}
     if report.get("executed"):
         pages += [d for d, meta in env.metadata.items() if meta.get("d2l_report_page")]
@@ -146,5 +209,8 @@ def setup_directives(app: Sphinx) -> None:
     app.add_directive("d2l-execution-report", ExecutionReport)
     app.add_directive("d2l-config-table", ConfigTable)
     app.add_directive("d2l-translation-status", TranslationStatus)
+    app.add_directive("d2l-library-api", LibraryApi)
+    app.add_node(api_ref)
+    app.connect("doctree-resolved", _resolve_api_refs)
     # after the execution phase (priority 500), so the report is known
     app.connect("env-get-outdated", _report_pages, priority=900)

@@ -89,13 +89,78 @@ class LibraryConfig:
         return self.modules.get(framework, framework)
 
 
+@dataclass(frozen=True)
+class ApiEntry:
+    """One saved name, for the API page: where it is defined and how it is called."""
+
+    name: str
+    """``synthetic_data``, ``Trainer``, or ``Trainer.fit`` for an ``add_to_class`` method."""
+    kind: str
+    """``function``, ``class``, ``method`` or ``variable``."""
+    docpath: str
+    line: int
+    """1-based source line of the definition (its first decorator, if any)."""
+    signature: str = ""
+    summary: str = ""
+    """The first line of the docstring."""
+
+
 @dataclass
 class LibraryResult:
     files: dict[str, str] = field(default_factory=dict)
     hashes: dict[str, str] = field(default_factory=dict)
     issues: list[LibraryIssue] = field(default_factory=list)
     written: list[str] = field(default_factory=list)
+    api: dict[str, list[ApiEntry]] = field(default_factory=dict)
+    """framework → saved names in library order."""
     seconds: float = 0.0
+
+
+def _summary(node: ast.AST) -> str:
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        doc = ast.get_docstring(node)
+        if doc:
+            return doc.strip().splitlines()[0]
+    return ""
+
+
+def api_anchor(framework: str, name: str) -> str:
+    """The HTML id of the cell defining ``name`` in ``framework`` (``d2l-api-torch-f``)."""
+    return "d2l-api-" + re.sub(r"[^a-z0-9]+", "-", f"{framework}-{name}".lower()).strip("-")
+
+
+def api_entries(blocks: Sequence[SavedBlock]) -> list[ApiEntry]:
+    """The names the blocks define, each with its kind, signature and source line.
+
+    Give the blocks before :func:`fold_add_to_class`, so that a method added to a class
+    on a later page points at that page.
+    """
+    entries: list[ApiEntry] = []
+    for block in blocks:
+        tree = None if block.broken else _parse(block.code)
+        if tree is None:
+            continue
+        for node in tree.body:
+            line = block.line + _start(node) - 1
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                owner = _add_to_class(node)
+                args = ast.unparse(node.args)
+                if owner is not None:
+                    entries.append(ApiEntry(f"{owner}.{node.name}", "method", block.docpath,
+                                            line, f"({args})", _summary(node)))
+                else:
+                    entries.append(ApiEntry(node.name, "function", block.docpath, line,
+                                            f"({args})", _summary(node)))
+            elif isinstance(node, ast.ClassDef):
+                bases = ", ".join(ast.unparse(b) for b in node.bases)
+                entries.append(ApiEntry(node.name, "class", block.docpath, line,
+                                        f"({bases})" if bases else "", _summary(node)))
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for target in targets:
+                    for name in _target_names(target):
+                        entries.append(ApiEntry(name, "variable", block.docpath, line))
+    return entries
 
 
 def library_hash(text: str) -> str:
@@ -394,6 +459,7 @@ def fold_add_to_class(blocks: Sequence[SavedBlock]) -> list[SavedBlock]:
 
 # --------------------------------------------------------------------------- module
 def _collect(docs: Sequence[tuple[str, Sequence[Cell]]], framework: str,
+             api: list[ApiEntry] | None = None,
              ) -> tuple[list[SavedBlock], list[LibraryIssue]]:
     blocks: list[SavedBlock] = []
     issues: list[LibraryIssue] = []
@@ -401,6 +467,8 @@ def _collect(docs: Sequence[tuple[str, Sequence[Cell]]], framework: str,
         found, problems = extract_saved_blocks(cells, framework, docpath)
         blocks.extend(found)
         issues.extend(problems)
+    if api is not None:
+        api.extend(api_entries(blocks))
     blocks = fold_add_to_class(blocks)
     defined: dict[str, SavedBlock] = {}
     for block in blocks:
@@ -529,7 +597,10 @@ def generate_library(root: str | os.PathLike[str], tabs: Sequence[str], config: 
     for framework in tabs:
         header = config.headers.get(framework, "")
         aliases = config.aliases.get(framework, "")
-        blocks, issues = _collect(loaded, framework)
+        api: list[ApiEntry] = []
+        blocks, issues = _collect(loaded, framework, api)
+        if api:
+            result.api[framework] = api
         for issue in issues:  # a `#@tab all` cell reports once, not once per framework
             key = (issue.docpath, issue.line, issue.message)
             if key not in seen:

@@ -199,6 +199,8 @@ class D2lRenderer(SphinxRenderer):
         )
         container["d2l_framework"] = "all" if common else framework
         self.add_line_and_source_path(container, token)
+        if "@save" in cell.source:
+            self._add_api_ids(container, cell, framework, common)
         if not cell.hide_code:
             source = nodes.container(classes=["cell_input", "d2l-cell-input"])
             block = self.create_highlighted_code_block(
@@ -223,6 +225,21 @@ class D2lRenderer(SphinxRenderer):
                 container += out
         if len(container.children):
             self.current_node.append(container)
+
+    def _add_api_ids(self, container: nodes.Element, cell: Cell, framework: str,
+                     common: bool) -> None:
+        """Anchor the saved names of a cell, for the links of the API page."""
+        from .library import api_anchor, api_entries, extract_saved_blocks
+
+        ctx = self.d2l
+        fws = list(cell.targets(ctx.config.tab_names)) if common else [framework]
+        for fw in fws:
+            blocks, _ = extract_saved_blocks([cell], fw, "")
+            for entry in api_entries(blocks):
+                anchor = api_anchor(fw, entry.name)
+                if anchor not in self.document.ids:
+                    container["ids"].append(anchor)
+                    self.document.ids[anchor] = container
 
     def _render_cell(self, token: SyntaxTreeNode) -> None:
         """A cell outside a top-level group (nested in a list, a quote, a tab block)."""
@@ -331,6 +348,9 @@ class D2lRenderer(SphinxRenderer):
         if image.children:
             caption = nodes.caption()
             self.add_line_and_source_path(caption, para)
+            for child in image.walk():  # alt text tokens have no line (inline HTML needs one)
+                if child.token is not None and child.token.map is None:
+                    child.token.map = para.map
             with self.current_node_context(caption):
                 self.render_children(image)
             if caption.astext().strip():
