@@ -64,6 +64,7 @@ def test_cell_edit_leaves_the_fast_path(make_app: Any, book: Path) -> None:
 
 def test_lost_cache_entry_is_run_again(make_app: Any, book: Path) -> None:
     _, first, _ = build(make_app, book)
+    assert first["executed"] == 3
     cache_dir = book / "_build" / ".d2l_cache"
     entries = sorted(cache_dir.rglob("*.json"))
     victims = [p for p in entries if p.parent != cache_dir]
@@ -108,4 +109,5 @@ def test_config_change_leaves_the_fast_path(make_app: Any, book: Path) -> None:
     build(make_app, book)
     _, report, status = build(make_app, book, d2l_timeout=77)
     assert FAST not in status
+    assert report["executed"] + report["cached"] == 3 and report["failed"] == 0
     assert os.path.exists(book / "_build" / "html" / "d2l_execution_report.json")

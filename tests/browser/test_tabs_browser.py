@@ -1,0 +1,122 @@
+"""The example book in a real browser: one click on a PyTorch tab switches every tab set on
+the page, and the next page opens on PyTorch.
+
+Debian's Chromium (``tests/install_browser.sh``) driven by Playwright. The example book is
+built here (its NumPy and PyTorch cells run), served on loopback, and screenshots are
+saved under ``test-artifacts/browser/``. Outside CI the test is skipped when Chromium,
+Playwright or PyTorch is missing; in CI (``CI=true``) it never skips.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts" / "browser"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+PAGE_ONE = "chapter_preliminaries/ndarray.html"
+PAGE_TWO = "chapter_linear/linreg.html"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+
+
+def _missing() -> str | None:
+    if not os.path.exists(CHROMIUM):
+        return "Chromium is not installed (run tests/install_browser.sh)"
+    for module in ("playwright", "torch", "matplotlib"):
+        if importlib.util.find_spec(module) is None:
+            return f"{module} is not installed"
+    return None
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    missing = _missing()
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"browser test cannot run in CI: {missing}")
+        pytest.skip(missing)
+    src = tmp_path_factory.mktemp("book") / "example_book"
+    shutil.copytree(REPO / "example_book", src,
+                    ignore=shutil.ignore_patterns("_build", "d2l", "api.md"))
+    out = src / "_build" / "html"
+    proc = subprocess.run([sys.executable, "-m", "sphinx", "-q", "-b", "html", str(src),
+                           str(out)], capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "WARNING" not in proc.stderr, proc.stderr
+    # the generated package is importable, per framework
+    check = subprocess.run([sys.executable, "-c", "from d2l import numpy, torch; "
+                            "print(torch.synthetic_data.__module__)"],
+                           cwd=src, capture_output=True, text=True, timeout=300)
+    assert check.returncode == 0 and check.stdout.strip() == "d2l.torch", check.stderr
+    handler = functools.partial(_QuietHandler, directory=str(out))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+SELECTED = """() => Array.from(document.querySelectorAll('.sd-tab-set')).map(set => {
+    const input = set.querySelector(':scope > input:checked');
+    const label = input && input.nextElementSibling;
+    return label ? label.getAttribute('data-sync-id') : null;
+})"""
+
+
+def test_one_click_switches_every_tab_on_every_page(site: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        # Playwright gives the browser a new empty profile of its own
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                     args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1400})
+            page.goto(f"{site}/{PAGE_ONE}")
+            before = page.evaluate(SELECTED)
+            assert len(before) >= 3, before
+            assert set(before) == {"numpy"}, before  # the first configured tab is the default
+            page.screenshot(path=str(ARTIFACTS / "page1-before.png"))
+            first = page.locator(".sd-tab-set").first
+            first.locator("label[data-sync-id='pytorch']").click()
+            after = page.evaluate(SELECTED)
+            assert set(after) == {"pytorch"}, after  # every tab set on the page switched
+            # the visible panels are the PyTorch ones
+            shown = page.locator(".sd-tab-set").first.locator(".sd-tab-content:visible")
+            assert shown.count() == 1 and "PyTorch" in shown.inner_text()
+            page.screenshot(path=str(ARTIFACTS / "page1-pytorch.png"))
+
+            page.goto(f"{site}/{PAGE_TWO}")
+            second = page.evaluate(SELECTED)
+            assert len(second) >= 3 and set(second) == {"pytorch"}, second
+            page.screenshot(path=str(ARTIFACTS / "page2-pytorch.png"), full_page=True)
+
+            # and back: choosing NumPy on page two is what page one shows next
+            page.locator(".sd-tab-set").first.locator("label[data-sync-id='numpy']").click()
+            page.goto(f"{site}/{PAGE_ONE}")
+            assert set(page.evaluate(SELECTED)) == {"numpy"}
+        finally:
+            browser.close()
