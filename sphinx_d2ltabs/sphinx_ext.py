@@ -197,6 +197,8 @@ def generate_library(app: Sphinx, env: BuildEnvironment, cfg: D2lConfig,
                        type="d2l", subtype="library")
     for path in result.written:
         logger.info(f"[d2l] wrote {os.path.relpath(path, app.srcdir)}")
+    for path in result.removed:
+        logger.info(f"[d2l] removed {os.path.relpath(path, app.srcdir)} (nothing saved for it)")
     api = {
         fw: [dict(dataclasses.asdict(e),
                   docname=os.path.splitext(e.docpath)[0].replace(os.sep, "/"),

@@ -380,6 +380,22 @@ def test_generate_modules_only_where_needed(tmp_path: Path) -> None:
     assert list(only_jax.files) == ["jax"] and only_jax.issues == []
 
 
+def test_module_of_a_framework_that_saves_nothing_any_more_is_removed(tmp_path: Path) -> None:
+    make_book(tmp_path, {
+        "index.md": "# I\n\n```toc\na\n```\n",
+        "a.md": "# A\n\n```{.python .input}\n#@tab all\n#@save\nX = 1\n```\n",
+    })
+    first = generate_library(tmp_path, ["pytorch", "jax"], LibraryConfig())
+    assert sorted(first.files) == ["jax", "pytorch"] and first.removed == []
+    (tmp_path / "d2l" / "mine.py").write_text("# the author's own module\n")
+    (tmp_path / "a.md").write_text("# A\n\n```{.python .input}\n#@tab jax\n#@save\nX = 1\n```\n")
+    second = generate_library(tmp_path, ["pytorch", "jax"], LibraryConfig())
+    assert list(second.files) == ["jax"]
+    assert second.removed == [str(tmp_path / "d2l" / "pytorch.py")]
+    assert not (tmp_path / "d2l" / "pytorch.py").exists()
+    assert (tmp_path / "d2l" / "mine.py").exists()  # not generated: kept
+
+
 def test_generate_reads_each_page_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     make_book(tmp_path, BOOK)
     reads: list[str] = []
