@@ -9,6 +9,17 @@ from typing import Any
 
 from bs4 import BeautifulSoup
 
+ROOTS = Path(__file__).parent / "roots"
+
+
+def copy_root(tmp_path: Path, name: str) -> Path:
+    """A writable copy of ``tests/roots/test-<name>`` (tests that edit their book)."""
+    import shutil
+
+    src = tmp_path / "src"
+    shutil.copytree(ROOTS / f"test-{name}", src)
+    return src
+
 
 def warnings_of(app: Any) -> list[str]:
     """Warning lines of a sphinx.testing app, with the source folder made relative."""

@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from helpers import html, warnings_of
+from helpers import copy_root, html, warnings_of
 from sphinx_d2ltabs.cells import Cell
 from sphinx_d2ltabs.library import api_anchor, api_entries, extract_saved_blocks
-
-ROOTS = Path(__file__).parent / "roots"
 
 
 @pytest.fixture
 def book(tmp_path: Path) -> Path:
-    src = tmp_path / "src"
-    shutil.copytree(ROOTS / "test-api", src)
-    return src
+    return copy_root(tmp_path, "api")
 
 
 def test_api_entries_kinds_signatures_and_lines() -> None:

@@ -14,17 +14,14 @@ from typing import Any
 
 import pytest
 
-from helpers import body, warnings_of
+from helpers import body, copy_root, warnings_of
 
-ROOTS = Path(__file__).parent / "roots"
 FAST = "nothing changed since the last build"
 
 
 @pytest.fixture
 def book(tmp_path: Path) -> Path:
-    src = tmp_path / "src"
-    shutil.copytree(ROOTS / "test-exec", src)
-    return src
+    return copy_root(tmp_path, "exec")
 
 
 def build(make_app: Any, src: Path, **conf: Any) -> tuple[Any, dict[str, Any], str]:
