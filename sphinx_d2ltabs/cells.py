@@ -25,7 +25,8 @@ ALL = "all"
 #: d2lbook's ``source_tab_pattern`` / ``source_tab_pattern_2`` (searched, first match wins).
 TAB_PATTERN = re.compile(r"#[ \t]*@tab[ \t]+([\w, ]+)|%%tab[ \t]+([\w, ]+)", re.IGNORECASE)
 #: A whole line that is a tab marker (removed from the shown and executed code).
-TAB_LINE = re.compile(r"^[ \t]*(?:#\s*@tab\b|%%tab\b).*$", re.IGNORECASE)
+TAB_LINE = re.compile(r"^[ \t]*(?:#\s*@tab\b|(?:#[ \t]*)?%%tab\b).*$", re.IGNORECASE)
+"""(``# %%tab jax``, a commented cell magic, is a marker too: d2lbook searches the line.)"""
 #: ``#@tab`` with no name: d2lbook treats it as unmarked; we warn.
 EMPTY_TAB_LINE = re.compile(r"^[ \t]*(?:#\s*@tab|%%tab)[ \t]*$", re.IGNORECASE)
 #: Display markers; a whole-line marker is removed, a trailing one is cut off.
@@ -151,28 +152,29 @@ def flatten_tab_branches(lines: list[str], framework: str) -> list[str]:
 
     The ``if`` line is dropped; the body of a matching branch is kept, dedented by
     4 spaces; a non-matching body is dropped. A branch ends at the first non-blank
-    line indented no deeper than the ``if``.
+    line indented no deeper than the ``if``. As in d2lbook, branches do not nest: an
+    ``if tab.selected`` line inside a branch starts a new branch at its own indent
+    (d2l-en's ``Module`` relies on it: ``self.training = None`` of the inner
+    ``if tab.selected('tensorflow'):`` lands in ``__init__``).
     """
     out: list[str] = []
-    i = 0
     quoted = (f'"{framework}"', f"'{framework}'")
-    while i < len(lines):
-        m = SELECTED_IF.match(lines[i])
-        if not m:
-            out.append(lines[i])
-            i += 1
+    mode = 0  # 1: in a matching branch, 2: in another framework's branch
+    indent = 0
+    for ln in lines:
+        m = SELECTED_IF.match(ln)
+        if m:
+            # the framework quoted anywhere on the line matches, so
+            # ``if tab.selected('mxnet') or tab.selected('pytorch'):`` matches both
+            mode = 1 if any(q in ln.lower() for q in quoted) else 2
+            indent = len(m.group("indent"))
             continue
-        indent = len(m.group("indent"))
-        args = m.group("args").lower()
-        match = any(q in args for q in quoted)
-        i += 1
-        while i < len(lines):
-            ln = lines[i]
-            if ln.strip() and len(ln) - len(ln.lstrip(" ")) <= indent:
-                break
-            if match:
-                out.append(ln[4:] if ln.strip() else "")
-            i += 1
+        if mode and ln.strip() and len(ln) - len(ln.lstrip(" ")) <= indent:
+            mode = 0
+        if mode == 0:
+            out.append(ln)
+        elif mode == 1:
+            out.append(ln[4:] if ln.strip() else "")
     return out
 
 

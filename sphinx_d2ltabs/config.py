@@ -222,6 +222,13 @@ class D2lConfig:
             _v_choice("execute", EXECUTE_MODES),
         ),
     )
+    execute_tabs: list[str] = field(
+        default_factory=list,
+        metadata=_meta("Frameworks whose cells are executed (default: every framework); the "
+                       "others are shown without outputs, e.g. ``['pytorch']`` to run a "
+                       "four-framework book where only PyTorch is installed.",
+                       _v_str_list("execute_tabs")),
+    )
     kernels: dict[str, str] = field(
         default_factory=dict,
         metadata=_meta("Kernelspec name per framework (default ``python3``).",
@@ -401,6 +408,9 @@ class D2lConfig:
             for key in getattr(self, option):
                 _check(key in names, option,
                        f"{key!r} is not a configured framework (d2l_tabs = {self.tab_names})")
+        for key in self.execute_tabs:
+            _check(key in self.tab_names, "execute_tabs",
+                   f"{key!r} is not a configured framework (d2l_tabs = {self.tab_names})")
 
 
 def config_fields() -> list[dataclasses.Field[Any]]:

@@ -104,7 +104,10 @@ def _tab_prose(state: StateBlock, start: int, end: int, silent: bool) -> bool:
     if silent:
         return True
     if end_only:
-        _diag(state, start + 1, "':end_tab:' without a matching ':begin_tab:' (ignored)", "tab")
+        # (not when it closes a block that was reported as not closed before a nested one)
+        if start not in state.env.get("d2l_tab_outer_close", ()):
+            _diag(state, start + 1, "':end_tab:' without a matching ':begin_tab:' (ignored)",
+                  "tab")
         state.line = start + 1
         return True
     tabs = _split_tabs(m.group(1)) if m else []
@@ -131,14 +134,22 @@ def _tab_prose(state: StateBlock, start: int, end: int, silent: bool) -> bool:
         elif BEGIN_TAB.match(line):
             break
         nxt += 1
+    outer = state.env.pop("d2l_tab_open_outer", None)
+    if closed and outer is not None:  # a nested block: the next :end_tab: closes the outer
+        k = nxt + 1
+        while k < end and not _line_text(state, k).strip():
+            k += 1
+        if k < end and END_TAB.match(_line_text(state, k)):
+            state.env.setdefault("d2l_tab_outer_close", set()).add(k)
     if not closed:
-        _diag(
-            state,
-            start + 1,
-            f"':begin_tab:`{m.group(1) if m else ''}`' is not closed by ':end_tab:' "
-            f"(the tab block ends at line {nxt})",
-            "tab",
-        )
+        nested = nxt < end and BEGIN_TAB.match(_line_text(state, nxt))
+        where = (f"before the ':begin_tab:' at line {nxt + 1} (tab blocks do not nest)"
+                 if nested else f"(the tab block ends at line {nxt})")
+        _diag(state, start + 1,
+              f"':begin_tab:`{m.group(1) if m else ''}`' is not closed by ':end_tab:' {where}",
+              "tab")
+        if nested:
+            state.env["d2l_tab_open_outer"] = start
     token = state.push("d2l_tab_prose_open", "div", 1)
     token.map = [start, nxt + (1 if closed else 0)]
     token.meta = {"tabs": tabs, "closed": closed}
@@ -197,16 +208,33 @@ def _role(state: StateInline, silent: bool) -> bool:
 
 SLIDE_KEEP = re.compile(r"\(\*\*(.+?)\*\*\)|\[\*\*(.+?)\*\*\](?!\()", re.DOTALL)
 SLIDE_ONLY = re.compile(r"\(~~.+?~~\)|\[~~.+?~~\](?!\()", re.DOTALL)
+SLIDE_OPEN = re.compile(r"\[\*\*|\(\*\*")
 
 
 def _slide_marks(state: StateCore) -> None:
     """d2lbook slide marks in prose: ``[**text**]`` / ``(**text**)`` show ``text``;
     ``[~~text~~]`` / ``(~~text~~)`` (slide-only text) show nothing.
     ``[**text**](url)`` stays a link with bold text."""
+    pending: tuple[Token, int, str] | None = None
     for token in state.tokens:
         if token.type == "inline" and ("**" in token.content or "~~" in token.content):
             text = SLIDE_ONLY.sub("", token.content)
             token.content = SLIDE_KEEP.sub(lambda m: m.group(1) or m.group(2), text)
+        if token.type != "inline":
+            continue
+        # a mark spanning paragraphs or an equation (d2l-en: "[**Given ...\n\n$$...$$\n**]"),
+        # as d2lbook removes marks from the whole text between two code cells
+        if pending is not None:
+            opener, pos, close = pending
+            stripped = token.content.lstrip()
+            if stripped.startswith(close):
+                opener.content = opener.content[:pos] + opener.content[pos + 3:]
+                token.content = stripped[3:].lstrip()
+            pending = None
+        m = SLIDE_OPEN.search(token.content)
+        if m and ((m.group(0)[0] == "[" and "**]" not in token.content[m.end():])
+                  or (m.group(0)[0] == "(" and "**)" not in token.content[m.end():])):
+            pending = (token, m.start(), "**]" if m.group(0)[0] == "[" else "**)")
 
 
 # --------------------------------------------------------------------------- core rules
@@ -230,9 +258,38 @@ def _is_caption_paragraph(tokens: list[Token], i: int) -> bool:
         0 <= i < len(tokens) - 2
         and tokens[i].type == "paragraph_open"
         and tokens[i + 1].type == "inline"
-        and tokens[i + 1].content.startswith(": ")
+        and CAPTION_START.match(tokens[i + 1].content) is not None
         and tokens[i + 2].type == "paragraph_close"
     )
+
+
+CAPTION_START = re.compile(r"^:(?:[ \t]|(?![-/\\.\w]+:`)\S)")
+"""A table caption paragraph: ``: caption``, or pandoc's ``:caption`` (d2l-en), not a role."""
+
+
+def _display_math_child(inline: Token) -> Token | None:
+    """The ``$$...$$`` that ends a paragraph's inline content (pandoc makes it a block)."""
+    kids = [c for c in inline.children or []
+            if not (c.type in ("softbreak", "hardbreak")
+                    or (c.type == "text" and not c.content.strip()))]
+    return kids[-1] if kids and kids[-1].type == "math_inline_double" else None
+
+
+def _inline_eqlabels(tokens: list[Token]) -> None:
+    """``$$...$$ :eqlabel:`x``` on one line (d2l-en): the role labels that equation."""
+    for token in tokens:
+        if token.type != "inline" or not token.children:
+            continue
+        kids: list[Token] = []
+        for child in token.children:
+            if child.type == "d2l_role" and child.meta.get("name") in ("eqlabel", "label"):
+                prev = [k for k in kids if not (k.type == "text" and not k.content.strip())]
+                if prev and prev[-1].type == "math_inline_double":
+                    prev[-1].type = "math_block_label"
+                    prev[-1].info = child.content.strip()
+                    continue
+            kids.append(child)
+        token.children = kids
 
 
 def _open_of(tokens: list[Token], close_idx: int) -> int:
@@ -248,6 +305,7 @@ def _open_of(tokens: list[Token], close_idx: int) -> int:
 def _structure(state: StateCore) -> None:
     """Attach ``d2l_mark`` tokens to what precedes them; mark figures and table captions."""
     tokens = state.tokens
+    _inline_eqlabels(tokens)
     out: list[Token] = []
     for token in tokens:
         if token.type != "d2l_mark":
@@ -275,6 +333,11 @@ def _structure(state: StateCore) -> None:
                 if key in fig:
                     _diag(state, line, f"duplicate ':{key}:' for one figure", "mark")
                 fig[key] = value
+                continue
+            math = _display_math_child(out[j - 1]) if key in ("eqlabel", "label") else None
+            if math is not None:  # "text\n$$...$$\n:eqlabel:`x`" or "(**$$...$$**)"
+                math.type = "math_block_label"
+                math.info = value
                 continue
         if prev is not None and prev.type in ("math_block", "math_block_label") and key in (
             "eqlabel",
@@ -423,9 +486,13 @@ def create_md_parser(config: Any = None) -> MarkdownIt:
 
 
 def dialect_config(config: Any) -> Any:
-    """The myst config with the extensions the dialect needs (``$$`` math)."""
+    """The myst config with the extensions the dialect needs (``$$`` math).
+
+    ``$$...$$`` inside a paragraph is display math, as pandoc reads it (d2l-en writes
+    "in expanded form as\n$$...$$\n:eqlabel:`eq_ftc`").
+    """
     extensions = set(config.enable_extensions) | {"dollarmath"}
-    return replace(config, enable_extensions=extensions)
+    return replace(config, enable_extensions=extensions, dmath_double_inline=True)
 
 
 def toc_entries(content: str) -> tuple[dict[str, str], list[str]]:

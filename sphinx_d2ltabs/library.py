@@ -346,7 +346,8 @@ def extract_saved_blocks(cells: Sequence[Cell], framework: str, docpath: str,
         if LONE_SAVE.fullmatch(lines[first]):
             kept = [(i, _cut_mark(ln)) for i, ln in enumerate(lines)
                     if not LONE_SAVE.fullmatch(ln)]
-            kept = _drop_demo_statements(kept)
+            marked = {i + 1 for i, ln in enumerate(lines) if LONE_SAVE.fullmatch(ln)}
+            kept = _drop_demo_statements(kept, marked)
             start = next((i for i, ln in kept if ln.strip()), first)
             block = _make_block([ln for _, ln in kept], where[start], framework, docpath, issues)
             if block is not None:
@@ -359,13 +360,15 @@ def extract_saved_blocks(cells: Sequence[Cell], framework: str, docpath: str,
 DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom)
 
 
-def _drop_demo_statements(kept: list[tuple[int, str]]) -> list[tuple[int, str]]:
+def _drop_demo_statements(kept: list[tuple[int, str]],
+                          marked: set[int]) -> list[tuple[int, str]]:
     """A whole-cell save: every definition, but not the demo code after d2lbook's block.
 
     d2lbook saves the first top-level lines and the blank or indented lines after them;
-    past that block, statements that are not def/class/import and call something
-    (d2l-en's ``data_dir = d2l.download_extract(...)`` under a saved ``DATA_HUB`` entry)
-    are left out here too: they would run (and download) when the package is imported.
+    past that block, statements that are not def/class/import and that call something or
+    follow a blank line are left out here too: d2l-en's ``data_dir =
+    d2l.download_extract(...)`` under a saved ``DATA_HUB`` entry would download when the
+    package is imported, and its ``demo = True`` is a setting of the page.
     """
     lines = [ln for _, ln in kept]
     tree = _parse("\n".join(lines))
@@ -379,9 +382,15 @@ def _drop_demo_statements(kept: list[tuple[int, str]]) -> list[tuple[int, str]]:
         k += 1  # phase B: blank or indented lines
     drop: set[int] = set()
     for node in tree.body:
-        if _start(node) - 1 >= k and not isinstance(node, DEFINITIONS) and any(
+        first = _start(node) - 1
+        if first < k or isinstance(node, DEFINITIONS) or kept[first][0] in marked:
+            continue  # (a statement after its own "#@save" line is saved)
+        above = first - 1
+        while above >= 0 and lines[above].lstrip().startswith("#"):
+            above -= 1  # comments about the statement
+        if (above >= 0 and not lines[above].strip()) or any(
                 isinstance(n, ast.Call) for n in ast.walk(node)):
-            drop.update(range(_start(node) - 1, node.end_lineno or node.lineno))
+            drop.update(range(above + 1, node.end_lineno or node.lineno))  # and its comments
     return [item for n, item in enumerate(kept) if n not in drop]
 
 

@@ -45,8 +45,6 @@ KNOWN: dict[str, set[str]] = {
 #: Known keys with no equivalent in a Sphinx build (reported as ignored).
 NOT_USED = {
     ("project", "name"): "used by d2lbook for zip/pdf file names",
-    ("build", "notebooks"): "Sphinx reads every .md/.rst page not excluded",
-    ("build", "rsts"): "Sphinx reads .rst pages itself",
     ("build", "resources"): "Sphinx reads images from the source folder",
     ("build", "source_dir"): "run sphinx-build on that folder",
     ("build", "output_dir"): "the sphinx-build output argument",
@@ -88,7 +86,7 @@ def _words(value: str) -> list[str]:
 
 def read_config_ini(path: str) -> Migration:
     """Translate ``path`` (a d2lbook config.ini) into conf.py values."""
-    parser = configparser.ConfigParser(interpolation=None)
+    parser = configparser.ConfigParser()
     with open(path, encoding="utf-8") as fh:
         parser.read_file(fh)
     mig = Migration()
@@ -97,10 +95,15 @@ def read_config_ini(path: str) -> Migration:
     excludes = ["_build", "**/.ipynb_checkpoints"]
     lib_modules: dict[str, str] = {}
     lib_dirs: set[str] = set()
+    rsts: list[str] = []
     for section in parser.sections():
         generic = "library-*" if section.startswith("library-") else section
         known = KNOWN.get(generic)
         for key, value in parser.items(section, raw=True):
+            try:  # as d2lbook's ConfigParser: '%%' is '%' (d2l-zh's numfig_format)
+                value = parser.get(section, key)
+            except (configparser.InterpolationError, ValueError):
+                pass
             where = f"[{section}] {key}"
             if known is None or key not in known:
                 mig.unknown.append(where)
@@ -125,6 +128,12 @@ def read_config_ini(path: str) -> Migration:
                 elif key == "eval_notebook":
                     if value.lower() in ("false", "0", "no", "off"):
                         v["d2l_execute"] = "off"
+                elif key == "notebooks":
+                    # d2lbook evaluates only these (d2l-en: "*.md */*.md", so deeper
+                    # pages such as contrib/chapter_x/y.md are not part of the book)
+                    v["include_patterns"] = _words(value)
+                elif key == "rsts":  # pages too: kept when notebooks limits the pages
+                    rsts.extend(_words(value))
                 elif key in ("exclusions", "non-notebooks"):
                     excludes.extend(_words(value))
                 elif key == "dependencies":
@@ -158,6 +167,8 @@ def read_config_ini(path: str) -> Migration:
         if len(lib_dirs) > 1:
             mig.ignored.append(f"[library-*] lib_file: several folders {sorted(lib_dirs)}; "
                                f"using {folder}")
+    if "include_patterns" in v:
+        v["include_patterns"] = v["include_patterns"] + rsts
     v["extensions"] = extensions
     v["exclude_patterns"] = excludes
     return mig

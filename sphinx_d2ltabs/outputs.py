@@ -343,6 +343,8 @@ def _markdown(text: str, ctx: OutputContext) -> list[nodes.Element]:
         doc.reporter.halt_level = 5
         md = create_md_parser(MdParserConfig(enable_extensions={"dollarmath"}),
                               DocutilsRenderer)
+        # raw HTML comes from text/html outputs only: HTML in markdown is shown as text
+        md.disable(["html_block", "html_inline"], ignoreInvalid=True)
         md.options["document"] = doc
         md.render(text)
         result = _flatten_sections(doc)

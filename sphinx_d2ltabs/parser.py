@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -204,7 +205,7 @@ class D2lRenderer(SphinxRenderer):
         if not cell.hide_code:
             source = nodes.container(classes=["cell_input", "d2l-cell-input"])
             block = self.create_highlighted_code_block(
-                code, cell.language, source=self.document["source"], line=line
+                code, _lexer(code, cell.language), source=self.document["source"], line=line
             )
             source += block
             container += source
@@ -321,6 +322,23 @@ class D2lRenderer(SphinxRenderer):
             return
         warn(self._loc(token), f"':{key}:`{value}`' has nothing to attach to (ignored)", "mark")
 
+    def render_math_block_label(self, token: SyntaxTreeNode) -> None:
+        """A labelled ``$$...$$`` inside a paragraph (d2l-en's "as\n$$...$$\n:eqlabel:`x`"):
+        the equation takes the target's id itself (docutils moves ids only between blocks)."""
+        if not isinstance(self.current_node, nodes.TextElement):
+            return super().render_math_block_label(token)
+        with self._collect() as holder:
+            super().render_math_block_label(token)
+        for child in list(holder.children):
+            if isinstance(child, nodes.target):
+                for node_id in child["ids"]:
+                    math = next(iter(holder.findall(nodes.math_block)), None)
+                    if math is not None:
+                        math["ids"].append(node_id)
+                        self.document.ids[node_id] = math
+                continue
+            self.current_node.append(child)
+
     # ------------------------------------------------------------------ figures and tables
     def render_paragraph(self, token: SyntaxTreeNode) -> None:
         children = []
@@ -349,8 +367,8 @@ class D2lRenderer(SphinxRenderer):
             caption = nodes.caption()
             self.add_line_and_source_path(caption, para)
             for child in image.walk():  # alt text tokens have no line (inline HTML needs one)
-                if child.token is not None and child.token.map is None:
-                    child.token.map = para.map
+                if child.token is not None and child.token.map is None and para.map:
+                    child.token.map = list(para.map)
             with self.current_node_context(caption):
                 self.render_children(image)
             if caption.astext().strip():
@@ -429,6 +447,24 @@ class D2lRenderer(SphinxRenderer):
         if not COMMENT.sub("", token.content).strip():
             return
         super().render_html_inline(token)
+
+
+_MAGIC_LINE = re.compile(r"^[ \t]*[!%]", re.MULTILINE)
+
+
+def _lexer(code: str, language: str) -> str:
+    """``ipython3`` for Python cells with ``!shell`` / ``%magic`` lines (d2l-en's
+    ``!ls -lh my_mlp*``), which the Python lexer reports as errors; when IPython's
+    lexer is installed."""
+    if language in ("python", "python3", "ipython") and _MAGIC_LINE.search(code):
+        try:
+            from pygments.lexers import get_lexer_by_name
+
+            get_lexer_by_name("ipython3")
+        except Exception:
+            return language
+        return "ipython3"
+    return language
 
 
 def _no_images(data: bytes, ext: str) -> str:

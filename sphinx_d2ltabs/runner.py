@@ -58,6 +58,8 @@ def plan_page(docname: str, path: str, cells: Sequence[Cell], cfg: D2lConfig,
     plan = PagePlan(docname, path)
     tabs = cfg.tab_names
     for fw in frameworks_of(cells, tabs):
+        if cfg.execute_tabs and fw not in cfg.execute_tabs:
+            continue  # shown without outputs
         selected = [c for c in cells if c.belongs_to(fw) and not c.setup_only and fw in tabs]
         job_cells = tuple((c.line, cfg.code(c, fw)) for c in selected)
         if not any(code.strip() for _, code in job_cells):
@@ -173,7 +175,9 @@ class BookRunner:
 
             def store(job: Job, result: JobResult) -> None:
                 result.key = keys[(job.docname, job.framework)]
-                if result.status != "interrupted":
+                # a kernel that did not start (a kernelspec missing...) is not cached: it
+                # runs again once the environment is fixed
+                if result.status not in ("interrupted", "start_failed"):
                     self.cache.put(result.key, result)
 
             scheduler = Scheduler(

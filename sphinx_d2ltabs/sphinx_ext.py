@@ -147,13 +147,14 @@ def _report_failures(results: dict[tuple[str, str], Any]) -> None:
         if result.ok:
             continue
         err = result.error or {}
-        line = int(err.get("cell") or 0)
+        # a kernel that did not start: the line of the framework's first cell
+        line = int(err.get("cell") or 0) or (result.cell_ids[0] if result.cell_ids else 0)
         tb = "\n".join(_strip_ansi(t) for t in err.get("traceback") or [])
         cached = " (cached result; edit the page or use d2l_execute='force' to re-run)" if (
             result.cached) else ""
         message = err.get("message") or f"execution {result.status}"
         text = f"[{fw}] {message}{cached}"
-        if tb:
+        if tb and tb not in message:  # (a start failure's message holds the kernel's log)
             text += "\n" + tb
         logger.warning(text, location=(docname, line or None),
                        type="d2l", subtype="execute")
@@ -402,7 +403,9 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_source_parser(D2lParser, override=True)
     for f in fields(D2lConfig):
         default = f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
-        app.add_config_value(f"d2l_{f.name}", default, f.metadata["rebuild"])
+        # (``d2l_timeout = 1200`` is fine: no "has type int, defaults to float" warning)
+        types = (int, float) if isinstance(default, float) else ()
+        app.add_config_value(f"d2l_{f.name}", default, f.metadata["rebuild"], types)
     app.connect("config-inited", on_config_inited)
     app.connect("builder-inited", on_builder_inited)
     app.connect("env-get-outdated", on_env_get_outdated)

@@ -19,7 +19,7 @@ def book(tmp_path: Path) -> Path:
 
 def test_api_entries_kinds_signatures_and_lines() -> None:
     code = ('import math\n\n@deco\ndef f(a, *b, c=1, **d):\n    """First line.\n\n    More."""\n'
-            '    return a\n\nclass C(Base):\n    pass\n\nX, Y = 1, 2\n')
+            '    return a\n\nclass C(Base):\n    pass\nX, Y = 1, 2\n')
     cell = Cell(line=10, source="#@save\n" + code, frameworks=("alpha",))
     blocks, issues = extract_saved_blocks([cell], "alpha", "p.md")
     assert not issues

@@ -79,7 +79,8 @@ def test_read_config_ini(tmp_path: Path) -> None:
     assert mig.unknown == ["[build] colour", "[mysection] x"]
     ignored = "\n".join(mig.ignored)
     assert v["d2l_aliases"] == {"pytorch": {"lib_name": "torch", "simple_alias": "ones, zeros"}}
-    for key in ("[project] name", "[build] notebooks", "[build] warning_is_error",
+    assert v["include_patterns"] == ["*.md", "*/*.md"]  # d2lbook's notebooks: the pages
+    for key in ("[project] name", "[build] warning_is_error",
                 "[library] version_file", "[colab] github_repo"):
         assert key in ignored, key
 

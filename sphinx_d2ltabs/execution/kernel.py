@@ -22,6 +22,10 @@ INTERRUPT_GRACE = 5.0
 """After a timeout's interrupt, how long to wait for the cell to stop."""
 IOPUB_GRACE = 3.0
 """After the execute reply, how long to wait for the outputs' end (a lost ``idle``)."""
+SEND_TIMEOUT = 10.0
+"""A request that cannot be sent within this time raises instead of blocking forever (a
+client socket left without a connection: seen once in 1,500 kernel starts on a busy
+machine, when the shell socket never connected and ``kernel_info`` blocked the build)."""
 LOG_LINES = 12
 
 _NOISE = ("running over TCP without encryption", "JUPYTER_PLATFORM_DIRS",
@@ -66,6 +70,7 @@ def _zmq_context() -> Any:
 
     ctx = zmq.Context()
     ctx.setsockopt(zmq.RECONNECT_IVL, 10)
+    ctx.setsockopt(zmq.SNDTIMEO, int(SEND_TIMEOUT * 1000))
     return ctx
 
 
@@ -445,11 +450,11 @@ def run_job(job: Job, gpu_ids: Sequence[str] = (), *,
                 session = KernelSession(job, gpu_ids, start_timeout=start_timeout,
                                         cancel=cancel)
             except StartError as err:
-                if not isinstance(err.cause, KernelExited) or (
-                        cancel is not None and cancel.is_set()):
+                if not _retryable(err.cause) or (cancel is not None and cancel.is_set()):
                     raise
                 # once more: a port taken by another process between its choice and
-                # the kernel's bind makes the kernel exit at once
+                # the kernel's bind makes the kernel exit at once (or leaves the client
+                # unable to send)
                 session = KernelSession(job, gpu_ids, start_timeout=start_timeout,
                                         cancel=cancel)
         except StartError as err:
@@ -517,6 +522,13 @@ def run_job(job: Job, gpu_ids: Sequence[str] = (), *,
         if session is not None:
             session.close()
         result.seconds = time.monotonic() - start
+
+
+def _retryable(cause: BaseException) -> bool:
+    """A start failure worth one more try with new ports."""
+    import zmq
+
+    return isinstance(cause, (KernelExited, zmq.Again))
 
 
 def _abnormal_end(job: Job, session: KernelSession, run: CellRun, cell: int,
