@@ -315,8 +315,8 @@ def _structure(state: StateCore) -> None:
         line = (token.map[0] if token.map else 0) + 1
         # the structural element before this mark (skipping other marks)
         j = len(out) - 1
-        while j >= 0 and out[j].type == "d2l_mark":
-            j -= 1
+        while j >= 0 and (out[j].type == "d2l_mark" or _is_comment_block(out[j])):
+            j -= 1  # (and HTML comments: a bilingual page's original text)
         prev = out[j] if j >= 0 else None
         if key == "bibliography":
             out.append(token)
@@ -365,21 +365,28 @@ def _structure(state: StateCore) -> None:
             continue
         _diag(state, line, f"':{key}:`{value}`' does not follow an image or equation (ignored)",
               "mark")
-    # table captions: ": caption" paragraph right before or after a table
+    # table captions: ": caption" paragraph right before or after a table; HTML comments
+    # between them (a bilingual page's original table) are skipped
     i = 0
     result: list[Token] = []
     while i < len(out):
         tok = out[i]
         if _is_caption_paragraph(out, i):
             nxt = i + 3
+            while nxt < len(out) and _is_comment_block(out[nxt]):
+                nxt += 1
             if nxt < len(out) and out[nxt].type == "table_open":
                 out[nxt].meta["d2l_caption"] = out[i + 1]
                 if "d2l_table_label" in tok.meta:
                     out[nxt].meta.setdefault("d2l_label", tok.meta["d2l_table_label"])
+                result.extend(out[i + 3:nxt])
                 i = nxt
                 continue
-            if result and result[-1].type == "table_close":
-                table = result[_open_of(result, len(result) - 1)]
+            last = len(result) - 1
+            while last >= 0 and _is_comment_block(result[last]):
+                last -= 1
+            if last >= 0 and result[last].type == "table_close":
+                table = result[_open_of(result, last)]
                 table.meta["d2l_caption"] = out[i + 1]
                 if "d2l_table_label" in tok.meta:
                     table.meta.setdefault("d2l_label", tok.meta["d2l_table_label"])
@@ -585,9 +592,17 @@ def read_document(text: str, tabs: Sequence[str], md: MarkdownIt | None = None) 
 
 
 def frameworks_of(cells: Sequence[Cell], tabs: Sequence[str]) -> list[str]:
-    """The configured frameworks that have at least one cell, in configuration order."""
-    seen = {
-        f for c in cells if not c.setup_only
-        for f in (tabs if ALL in c.frameworks else c.frameworks)
-    }
+    """The configured frameworks a page has, in configuration order.
+
+    A framework is on a page when a cell names it (an unmarked cell names the default, the
+    first tab) or, with ``#@tab all`` cells, when it is the default. As in d2lbook, shared
+    cells do not bring the other frameworks: a page with PyTorch and MXNet cells and
+    ``#@tab all`` cells is not run (nor saved to the library) for JAX. A page of shared
+    cells alone is every framework's.
+    """
+    seen = {f for c in cells if not c.setup_only for f in c.frameworks}
+    if seen == {ALL}:
+        return list(tabs)
+    if ALL in seen and tabs:
+        seen.add(tabs[0])  # the default framework is never left out (as d2lbook)
     return [t for t in tabs if t in seen]

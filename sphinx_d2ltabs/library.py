@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from .cells import HIDE_MARK, Cell
+from .dialect import frameworks_of
 from .pages import PageReader
 
 SAVE = re.compile(r"#[ \t]*@save(?!\w)")
@@ -366,7 +367,8 @@ def _drop_demo_statements(kept: list[tuple[int, str]],
 
     d2lbook saves the first top-level lines and the blank or indented lines after them;
     past that block, statements that are not def/class/import and that call something or
-    follow a blank line are left out here too: d2l-en's ``data_dir =
+    follow a blank line, and the statements after them up to the next definition, are
+    left out here too: d2l-en's ``data_dir =
     d2l.download_extract(...)`` under a saved ``DATA_HUB`` entry would download when the
     package is imported, and its ``demo = True`` is a setting of the page.
     """
@@ -381,15 +383,18 @@ def _drop_demo_statements(kept: list[tuple[int, str]],
                               or lines[k].startswith(CLOSERS)):
         k += 1  # phase B: blank or indented lines
     drop: set[int] = set()
+    demo = False  # inside demo code: the statements up to the next definition go too
     for node in tree.body:
         first = _start(node) - 1
         if first < k or isinstance(node, DEFINITIONS) or kept[first][0] in marked:
+            demo = False
             continue  # (a statement after its own "#@save" line is saved)
         above = first - 1
         while above >= 0 and lines[above].lstrip().startswith("#"):
             above -= 1  # comments about the statement
-        if (above >= 0 and not lines[above].strip()) or any(
+        if demo or (above >= 0 and not lines[above].strip()) or any(
                 isinstance(n, ast.Call) for n in ast.walk(node)):
+            demo = True  # (d2l-en's dcgan: `data_dir = ...` then `batch_size = 256`)
             drop.update(range(above + 1, node.end_lineno or node.lineno))  # and its comments
     return [item for n, item in enumerate(kept) if n not in drop]
 
@@ -407,13 +412,15 @@ def _line_level(lines: list[str], where: list[int], framework: str, docpath: str
     if marks is None:
         marks = {i: m.start() for i, ln in enumerate(lines) if (m := SAVE.search(ln))}
     heads = _statement_heads(tree) if tree is not None else {}
+    nodes_at = {_start(node) - 1: node for node in tree.body} if tree is not None else {}
     out: list[SavedBlock] = []
     covered = -1
     for i in sorted(marks):
         if i <= covered:
             continue  # inside a statement already saved
         target = i
-        if _is_lone(lines[i], marks[i]):  # a lone mark saves the statement after it
+        lone = _is_lone(lines[i], marks[i])
+        if lone:  # a lone mark saves the statement after it
             target = next((k for k in range(i + 1, len(lines))
                            if lines[k].strip() and not lines[k].lstrip().startswith("#")),
                           len(lines))
@@ -428,6 +435,13 @@ def _line_level(lines: list[str], where: list[int], framework: str, docpath: str
             issues.append(LibraryIssue(docpath, where[i], NOT_A_STATEMENT))
             continue
         start, end = rng
+        # a lone mark saves a block, as d2lbook: one-line statements right below (no blank
+        # line) go with it, so "#@save" / "DATA_HUB = dict()" / "DATA_URL = '...'" saves
+        # both (d2l-zh); a bare expression such as "print(x)" is not saved
+        while (lone and tree is not None and heads.get(end) == (end, end)
+               and heads.get(end + 1, (-1, -1))[0] == end + 1
+               and not isinstance(nodes_at.get(end + 1), ast.Expr)):
+            end = heads[end + 1][1]
         segment = []
         for k in range(start, end + 1):
             if k in marks:
@@ -644,7 +658,9 @@ def generate_library(root: str | os.PathLike[str], tabs: Sequence[str], config: 
         header = config.headers.get(framework, "")
         aliases = config.aliases.get(framework, "")
         api: list[ApiEntry] = []
-        blocks, issues = _collect(loaded, framework, api)
+        # the pages that have this framework (see frameworks_of)
+        mine = [(path, cells) for path, cells in loaded if framework in frameworks_of(cells, tabs)]
+        blocks, issues = _collect(mine, framework, api)
         if api:
             result.api[framework] = api
         for issue in issues:  # a `#@tab all` cell reports once, not once per framework

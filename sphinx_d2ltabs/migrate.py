@@ -13,7 +13,10 @@ are reported as ignored. Nothing is dropped silently.
 from __future__ import annotations
 
 import configparser
+import fnmatch
+import glob
 import os
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -84,6 +87,36 @@ def _words(value: str) -> list[str]:
     return [w for w in value.replace("\n", " ").split() if w]
 
 
+BIBLIOGRAPHY = re.compile(r":bibliography:`([^`]+)`")
+
+
+def _bibliography_files(root: str, includes: list[str], excludes: list[str]) -> list[str]:
+    """The ``.bib`` files named by ``:bibliography:`` roles of the book's pages."""
+    pages: set[str] = set()
+    for pattern in includes or ["**/*.md"]:
+        if pattern.endswith(".md"):
+            pages.update(glob.glob(pattern, root_dir=root, recursive=True))
+    found: list[str] = []
+    for page in sorted(pages):
+        page = page.replace(os.sep, "/")
+        if any(page == ex or page.startswith(ex + "/") or fnmatch.fnmatch(page, ex)
+               for ex in excludes):
+            continue
+        try:
+            with open(os.path.join(root, page), encoding="utf-8") as fh:
+                text = fh.read()
+        except (OSError, UnicodeDecodeError):
+            continue
+        for match in BIBLIOGRAPHY.finditer(text):
+            for item in match.group(1).split(","):
+                bib = os.path.normpath(os.path.join(os.path.dirname(page), item.strip()))
+                bib = bib.replace(os.sep, "/")
+                if (not bib.startswith("..") and bib not in found
+                        and os.path.isfile(os.path.join(root, bib))):
+                    found.append(bib)
+    return found
+
+
 def read_config_ini(path: str) -> Migration:
     """Translate ``path`` (a d2lbook config.ini) into conf.py values."""
     parser = configparser.ConfigParser()
@@ -135,7 +168,8 @@ def read_config_ini(path: str) -> Migration:
                 elif key == "rsts":  # pages too: kept when notebooks limits the pages
                     rsts.extend(_words(value))
                 elif key in ("exclusions", "non-notebooks"):
-                    excludes.extend(_words(value))
+                    # d2lbook globs these; a folder ("tests/") excludes everything in it
+                    excludes.extend(w.rstrip("/") or w for w in _words(value))
                 elif key == "dependencies":
                     v["d2l_dependencies"] = _words(value)
                 elif key == "sphinx_extensions":
@@ -169,6 +203,15 @@ def read_config_ini(path: str) -> Migration:
                                f"using {folder}")
     if "include_patterns" in v:
         v["include_patterns"] = v["include_patterns"] + rsts
+    if "bibtex_bibfiles" not in v:
+        # no [pdf] bibfile: d2lbook's old sphinxcontrib-bibtex took the file from the
+        # `:bibliography:` role itself (d2l-vn); the current one needs bibtex_bibfiles
+        bibs = _bibliography_files(os.path.dirname(os.path.abspath(path)),
+                                   v.get("include_patterns", []), excludes)
+        if bibs:
+            v["bibtex_bibfiles"] = bibs
+            extensions.append("sphinxcontrib.bibtex")
+            v["bibtex_reference_style"] = "author_year"
     v["extensions"] = extensions
     v["exclude_patterns"] = excludes
     return mig

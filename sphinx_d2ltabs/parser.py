@@ -19,6 +19,7 @@ from myst_parser.mdit_to_docutils.sphinx_ import SphinxRenderer
 from myst_parser.mocking import MockInliner
 from myst_parser.parsers.mdit import create_md_parser
 from myst_parser.parsers.sphinx_ import MystParser
+from myst_parser.warnings_ import MystWarnings
 from sphinx.util import logging
 
 from .bilingual import classify_comment, comment_text, original_html
@@ -82,6 +83,16 @@ class D2lRenderer(SphinxRenderer):
 
     def _loc(self, token: SyntaxTreeNode) -> tuple[str, int]:
         return (self.sphinx_env.docname, token_line(token, 0))
+
+    def create_warning(self, message: str, subtype: Any, *, wtype: str | None = None,
+                       line: int | None = None, append_to: nodes.Element | None = None,
+                       ) -> nodes.system_message | None:
+        # d2lbook pages may skip heading levels (`#` then `###`) or start at `##`: the
+        # sections nest as written, as in d2lbook, so that is not worth a warning here
+        if subtype == MystWarnings.MD_HEADING_NON_CONSECUTIVE:
+            return None
+        return super().create_warning(message, subtype, wtype=wtype, line=line,
+                                      append_to=append_to)
 
     # ------------------------------------------------------------------ groups and tabs
     @contextmanager

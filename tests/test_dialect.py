@@ -202,6 +202,21 @@ def test_table_caption_before_and_after() -> None:
     assert not any(t.type == "paragraph_open" for t in after)
 
 
+def test_bilingual_original_between_caption_table_and_label() -> None:
+    # d2l-vn: translated caption, the original table in a comment, the table, the label
+    src = (": Chú thích.\n\n<!--\n| a |\n|---|\n| 1 |\n-->\n\n| b |\n|---|\n| 2 |\n\n"
+           "<!-- an original note -->\n\n:label:`tab_vn`\n\n<!--\n## Heading\n-->\n"
+           "## Tiêu đề\n\n<!-- x -->\n:label:`sec_vn`\n")
+    tokens, env = parse(src)
+    table = next(t for t in tokens if t.type == "table_open")
+    assert table.meta["d2l_caption"].content == ": Chú thích."
+    assert table.meta["d2l_label"] == "tab_vn"
+    assert [t.content for t in tokens if t.type == "myst_target"] == ["sec_vn"]
+    # the comments are kept (the show-original option renders them)
+    assert sum(t.type == "html_block" for t in tokens) == 4
+    assert not env.get("d2l_diagnostics")
+
+
 def test_misplaced_marks_are_reported() -> None:
     _, env = parse("Some text.\n\n:label:`lonely`\n\n:width:`3px`\n")
     messages = [(d.line, d.subtype) for d in env["d2l_diagnostics"]]

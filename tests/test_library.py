@@ -143,6 +143,15 @@ def test_line_level_def_class_assignment_decorator() -> None:
     ]
 
 
+def test_lone_mark_saves_the_one_line_statements_right_below() -> None:
+    # d2l-zh: "#@save" / DATA_HUB / DATA_URL (d2lbook's block); not past a blank line, not a
+    # bare expression, not after a multi-line statement
+    assert codes("import os\n\n#@save\nDATA_HUB = dict()\nDATA_URL = 'u'\nprint(1)\n") == [
+        "DATA_HUB = dict()\nDATA_URL = 'u'"]
+    assert codes("#@x\n#@save\nA = 1\n\nB = 2\n") == ["A = 1"]
+    assert codes("x = 0\n#@save\ndef f():\n    pass\nC = 3\n") == ["def f():\n    pass"]
+
+
 def test_lone_mark_inside_a_cell_saves_the_next_statement() -> None:
     assert codes("x = 1\n#@save\n\n# a comment\ndef g():\n    pass\ny = 2") == [
         "def g():\n    pass"]
@@ -300,7 +309,8 @@ BOOK = {
     "chapter_a/x.md": "# X\n\n```{.python .input}\n#@save\ndef from_x():\n    return 'x'\n```\n",
     "chapter_b/index.md": "# B\n\n```toc\ny\n```\n",
     "chapter_b/y.md": ("# Y\n\n```{.python .input}\n#@tab all\n#@save\n"
-                       "def from_y():\n    return 'y'\n```\n"),
+                       "def from_y():\n    return 'y'\n```\n\n"
+                       "```{.python .input}\n#@tab jax\nfrom_y()\n```\n"),
     "orphan.md": "# O\n\n```{.python .input}\n#@save\nORPHAN = 1\n```\n",
 }
 
@@ -361,6 +371,25 @@ def test_generate_importable_deterministic(tmp_path: Path) -> None:
         fw: library_hash(Path(p).read_text()) for fw, p in result.files.items()}
 
 
+def test_shared_cells_go_to_the_frameworks_of_their_page(tmp_path: Path) -> None:
+    # as d2lbook: `#@tab all` cells belong to the frameworks the page's cells name; a page
+    # of shared cells alone is every framework's
+    make_book(tmp_path, {
+        "index.md": "# I\n\n```toc\nshared\nboth\ntorch_only\n```\n",
+        "shared.md": "# S\n\n```{.python .input}\n#@tab all\n#@save\nS = 1\n```\n",
+        "both.md": ("# B\n\n```{.python .input}\n#@tab all\n#@save\nB = 1\n```\n\n"
+                    "```{.python .input}\n#@tab jax\nB\n```\n"),
+        "torch_only.md": ("# T\n\n```{.python .input}\n#@tab all\n#@save\nT = 1\n```\n\n"
+                          "```{.python .input}\nT\n```\n"),
+    })
+    result = generate_library(tmp_path, ["pytorch", "jax"], LibraryConfig())
+    torch = Path(result.files["pytorch"]).read_text()
+    jax = Path(result.files["jax"]).read_text()
+    assert "S = 1" in torch and "S = 1" in jax
+    assert "B = 1" in jax and "B = 1" in torch  # the default framework is never left out
+    assert "T = 1" in torch and "T = 1" not in jax
+
+
 def test_generate_modules_only_where_needed(tmp_path: Path) -> None:
     make_book(tmp_path, {
         "index.md": "# I\n\n```toc\na\n```\n",
@@ -371,8 +400,11 @@ def test_generate_modules_only_where_needed(tmp_path: Path) -> None:
     result = generate_library(tmp_path, ["pytorch", "jax", "mxnet"],
                               LibraryConfig(package="mylib", directory="lib",
                                             headers={"mxnet": "import math"}))
-    # mxnet: a header and the broken `#@tab all` block (written commented out)
-    assert sorted(result.files) == ["jax", "mxnet", "pytorch"]
+    # pytorch (the default, named by the unmarked cell): both blocks, the broken `#@tab all`
+    # one written commented out; jax and mxnet are not on page a (only the shared cell
+    # would bring them): mxnet gets its header alone, jax nothing
+    assert sorted(result.files) == ["mxnet", "pytorch"]
+    assert "X = 1" not in (tmp_path / "lib" / "mylib" / "mxnet.py").read_text()
     assert result.files["mxnet"] == str(tmp_path / "lib" / "mylib" / "mxnet.py")
     # the `#@tab all` cell's issue is reported once, not once per framework
     assert [(i.docpath, i.line) for i in result.issues] == [("a.md", 6)]

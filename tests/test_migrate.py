@@ -118,3 +118,19 @@ def test_migrate_command_and_build(make_app: Any, tmp_path: Path,
     page = body(app, "index.html")
     labels = [lab.get_text(strip=True) for lab in page.select("label.sd-tab-label")]
     assert labels == ["PyTorch", "JAX"]
+
+
+def test_folder_exclusions_and_bibliography_from_the_pages(tmp_path: Path) -> None:
+    # d2l-vn: `exclusions = ... tests/ docs/`, no [pdf] bibfile, `:bibliography:` in a page
+    (tmp_path / "config.ini").write_text(
+        "[build]\nnotebooks = *.md */*.md\nexclusions = README.md tests/ docs/\n")
+    (tmp_path / "refs").mkdir()
+    (tmp_path / "refs" / "zreferences.md").write_text("# R\n\n:bibliography:`../d2l.bib`\n")
+    (tmp_path / "d2l.bib").write_text("@book{a, title={A}}\n")
+    (tmp_path / "tests").mkdir()  # excluded: its bibliography does not count
+    (tmp_path / "tests" / "t.md").write_text(":bibliography:`../other.bib`\n")
+    (tmp_path / "other.bib").write_text("")
+    values = read_config_ini(str(tmp_path / "config.ini")).values
+    assert values["exclude_patterns"][-3:] == ["README.md", "tests", "docs"]
+    assert values["bibtex_bibfiles"] == ["d2l.bib"]
+    assert "sphinxcontrib.bibtex" in values["extensions"]
