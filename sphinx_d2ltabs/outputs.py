@@ -46,7 +46,6 @@ MAX_ITEMS = 1000
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 ANSI_LANGUAGE = "d2l-ansi"
 TRACEBACK_LANGUAGE = "ipythontb"
-STATIC = os.path.join(os.path.dirname(__file__), "static")
 
 #: mime priority per builder family (first = best)
 HTML_PRIORITY = ("text/html", "image/svg+xml", "image/png", "image/jpeg", "image/gif",
@@ -573,22 +572,25 @@ class SelectMimeType(SphinxPostTransform):
 # ----------------------------------------------------------------------------- setup
 
 
-def _add_static(app: Sphinx) -> None:
-    if app.builder.format != "html":
-        return
-    if STATIC not in app.config.html_static_path:
-        app.config.html_static_path.append(STATIC)
-        app.add_css_file("d2ltabs.css")
+STATIC = os.path.join(os.path.dirname(__file__), "static")
+
+
+def _add_static_path(app: Sphinx, config: Any) -> None:
+    # at config-inited, before Sphinx compares the configuration with the last build's
+    # (appending later would make every rebuild report "the configuration has changed")
+    if STATIC not in config.html_static_path:
+        config.html_static_path.append(STATIC)
 
 
 def setup_outputs(app: Sphinx) -> None:
-    """Register the lexers, the post-transform and the stylesheet (idempotent)."""
+    """Register the lexers and the post-transform (idempotent; the stylesheet is
+    registered by :mod:`.sphinx_ext`)."""
     app.add_lexer(ANSI_LANGUAGE, AnsiLexer)
     traceback = _traceback_lexer()
     if traceback is not None:
         app.add_lexer(TRACEBACK_LANGUAGE, traceback)
     if SelectMimeType not in app.registry.post_transforms:
         app.add_post_transform(SelectMimeType)
-    listeners = getattr(app.events, "listeners", {}).get("builder-inited", [])
-    if not any(getattr(lst, "handler", None) is _add_static for lst in listeners):
-        app.connect("builder-inited", _add_static)
+    if not any(name == "d2ltabs.css" for name, _ in app.registry.css_files):
+        app.add_css_file("d2ltabs.css")
+        app.connect("config-inited", _add_static_path)
