@@ -36,11 +36,20 @@ suppress_warnings = ["*"]
 '''
 
 
-def build(src: str, out: str) -> float:
+def build(src: str, out: str, *options: str) -> float:
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "sphinx", "-q", "-b", "html", src, out],
+    subprocess.run([sys.executable, "-m", "sphinx", "-q", "-b", "html", *options, src, out],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - start
+
+
+def serial_overhead(src: str) -> tuple[float, float, int]:
+    """A clean build with one worker: (execution phase, sum of the jobs' own time, jobs)."""
+    out = os.path.join(src, "_build", "serial")
+    build(src, out, "-D", "d2l_workers=1", "-D", "d2l_cache_dir=_build/serial_cache")
+    with open(os.path.join(out, "d2l_execution_report.json"), encoding="utf-8") as fh:
+        report = json.load(fh)
+    return report["seconds"], sum(e["seconds"] for e in report["pages"]), len(report["pages"])
 
 
 def main() -> None:
@@ -64,6 +73,7 @@ def main() -> None:
         pages = len({e["docname"] for e in clean_report["pages"]})
         jobs = len(clean_report["pages"])
         job_sum = sum(e["seconds"] for e in clean_report["pages"])
+        phase1, jobs1, count1 = serial_overhead(ext_src)
         ext_times, plain_times, executed = [], [], []
         for _ in range(args.runs):
             ext_times.append(build(ext_src, ext_out))
@@ -79,6 +89,8 @@ def main() -> None:
     print(f"  beyond the jobs and plain Sphinx: "
           f"{(clean_ext - clean_plain - phase) / pages * 1000:.0f} ms per page outside the "
           f"execution phase")
+    print(f"  one worker: execution phase {phase1:.2f} s, jobs' own time {jobs1:.2f} s: "
+          f"{(phase1 - jobs1) / count1 * 1000:.1f} ms per job of scheduling beyond the kernels")
     print(f"no-op rebuild, median of {args.runs}: extension {ext:.3f} s, plain {plain:.3f} s, "
           f"ratio {ext / plain:.2f}x; jobs executed in no-op rebuilds: {sum(executed)}")
 
