@@ -1,0 +1,198 @@
+"""Helpers of the robustness suite: small books written on the fly, builds in this process
+or as ``sphinx-build`` subprocesses, and scans of ``/proc`` for processes left behind."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+MARK_VAR = "D2L_ROBUST_MARK"
+"""Every kernel of a marked book holds ``MARK_VAR=<marker>`` (``d2l_kernel_env``)."""
+TOKEN_VAR = "D2LTABS_KERNEL_TOKEN"
+"""Set by the extension in every kernel it starts: ``<pid of the build>:<hex>``."""
+
+
+def write_book(src: Path, pages: Mapping[str, str | bytes], *, tabs: Iterable[str] = ("alpha",),
+               conf: str = "", toc: Iterable[str] | None = None, mark: str | None = None,
+               index: str | None = None) -> Path:
+    """A book: ``conf.py``, an ``index.md`` whose toc lists ``toc`` (default: every page,
+    in order) and the pages (``name`` → text or bytes, ``.md`` added)."""
+    src.mkdir(parents=True, exist_ok=True)
+    lines = ['extensions = ["sphinx_d2ltabs"]', 'project = "robust"',
+             f"d2l_tabs = {list(tabs)!r}", "d2l_lib_enable = False"]
+    if mark is not None:
+        lines.append(f"d2l_kernel_env = {{'*': {{{MARK_VAR!r}: {mark!r}}}}}")
+    (src / "conf.py").write_text("\n".join(lines) + "\n" + conf, encoding="utf-8")
+    entries = list(pages) if toc is None else list(toc)
+    if index is None:
+        index = "# Robust\n\n```toc\n:maxdepth: 1\n\n" + "\n".join(entries) + "\n```\n"
+    (src / "index.md").write_text(index, encoding="utf-8")
+    for name, text in pages.items():
+        path = src / (name + ".md")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(text, bytes):
+            path.write_bytes(text)
+        else:
+            path.write_text(text, encoding="utf-8")
+    return src
+
+
+def cell(code: str, tab: str | None = None) -> str:
+    marker = f"#@tab {tab}\n" if tab else ""
+    return f"```{{.python .input}}\n{marker}{code}\n```\n"
+
+
+@dataclass
+class Build:
+    status: str
+    warnings: list[str]
+    outdir: Path
+    srcdir: Path
+
+    @property
+    def report(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(
+            (self.outdir / "d2l_execution_report.json").read_text(encoding="utf-8"))
+        return data
+
+    def entry(self, docname: str, framework: str) -> dict[str, Any]:
+        return next(e for e in self.report["pages"]
+                    if e["docname"] == docname and e["framework"] == framework)
+
+    def page_text(self, docname: str) -> str:
+        from bs4 import BeautifulSoup
+
+        soup = BeautifulSoup((self.outdir / f"{docname}.html").read_text(encoding="utf-8"),
+                             "html.parser")
+        main = soup.find("div", {"role": "main"}) or soup.body
+        return " ".join(main.get_text(" ", strip=True).split()) if main else ""
+
+    def warnings_for(self, page: str) -> list[str]:
+        return [w for w in self.warnings if w.startswith(page + ":") or f"{page}:" in w]
+
+
+def _warning_lines(text: str, srcdir: Path) -> list[str]:
+    """Warnings (a warning's continuation lines, e.g. a traceback, joined to it)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text).replace(str(srcdir) + os.sep, "")
+    out: list[str] = []
+    for line in text.splitlines():
+        if "WARNING:" in line or "ERROR:" in line or "CRITICAL:" in line:
+            out.append(line)
+        elif out and line.strip():
+            out[-1] += "\n" + line
+    return out
+
+
+def build(src: Path, builder: str = "html", **conf: Any) -> Build:
+    """Build in this process (a fresh app over ``src/_build/<builder>``)."""
+    from sphinx.testing.util import SphinxTestApp
+
+    status, warning = io.StringIO(), io.StringIO()
+    # kernels as in a real build: ipykernel does not capture fd 1/2 under pytest
+    running_test = os.environ.pop("PYTEST_CURRENT_TEST", None)
+    try:
+        app = SphinxTestApp(builder, srcdir=src, confoverrides=conf, status=status,
+                            warning=warning)
+        try:
+            app.build()
+        finally:
+            app.cleanup()
+    finally:
+        if running_test is not None:
+            os.environ["PYTEST_CURRENT_TEST"] = running_test
+    return Build(status.getvalue(), _warning_lines(warning.getvalue(), src),
+                 Path(app.outdir), src)
+
+
+def sphinx_build(src: Path, out: Path, *args: str,
+                 env: Mapping[str, str] | None = None) -> subprocess.Popen[str]:
+    """``sphinx-build -b html src out args`` as a subprocess (its output in ``stdout``)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "sphinx", "-q", "-b", "html", str(src), str(out), *args],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, **(env or {})})
+
+
+def _environ(pid: str) -> list[bytes] | None:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as fh:
+            return fh.read().split(b"\0")
+    except OSError:
+        return None
+
+
+def _alive(pid: str) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except OSError:
+        return False
+    return stat[stat.rfind(b")") + 2:].split()[0] not in (b"Z", b"X")
+
+
+def processes(match: Callable[[list[bytes]], bool]) -> list[int]:
+    """Live (not zombie) processes, this one excepted, whose environment ``match``es."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        environ = _environ(name)
+        if environ is not None and match(environ) and _alive(name):
+            found.append(int(name))
+    return found
+
+
+def marked(mark: str) -> list[int]:
+    """Processes started by the kernels of a book marked with ``mark``."""
+    needle = f"{MARK_VAR}={mark}".encode()
+    return processes(lambda env: needle in env)
+
+
+def kernels_of(pid: int) -> list[int]:
+    """Processes started by the kernels of the build process ``pid``."""
+    prefix = f"{TOKEN_VAR}={pid}:".encode()
+    return processes(lambda env: any(e.startswith(prefix) for e in env))
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return predicate()
+
+
+def kill(pids: Iterable[int]) -> None:
+    import signal
+
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def temp_files(*folders: Path) -> list[str]:
+    """Temporary files (``*.tmp``, ``.tmp-*``, ``*.part``) left under ``folders``."""
+    found = []
+    for folder in folders:
+        if not folder.exists():
+            continue
+        for path in folder.rglob("*"):
+            name = path.name
+            if name.endswith((".tmp", ".part")) or name.startswith(".tmp") or ".tmp." in name:
+                found.append(str(path.relative_to(folder)))
+    return sorted(found)
+
+
+def files_under(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
