@@ -78,8 +78,8 @@ def on_env_before_read_docs(app: Any, env: Any, docnames: list[str]) -> None:
         if bad is None:
             continue
         line, byte = bad
-        logger.warning(f"the page is not valid UTF-8 (byte 0x{byte:02x} on this line; it "
-                       "has no cells to run): undecodable bytes are shown as U+FFFD",
+        logger.warning(f"the page is not valid UTF-8 (byte 0x{byte:02x} on this line): "
+                       "undecodable bytes are shown as U+FFFD",
                        location=(docname, line), type="d2l", subtype="encoding")
         lenient = True
     if not lenient:
