@@ -217,11 +217,11 @@ def _slide_marks(state: StateCore) -> None:
     ``[**text**](url)`` stays a link with bold text."""
     pending: tuple[Token, int, str] | None = None
     for token in state.tokens:
-        if token.type == "inline" and ("**" in token.content or "~~" in token.content):
-            text = SLIDE_ONLY.sub("", token.content)
-            token.content = SLIDE_KEEP.sub(lambda m: m.group(1) or m.group(2), text)
         if token.type != "inline":
             continue
+        if "**" in token.content or "~~" in token.content:
+            text = SLIDE_ONLY.sub("", token.content)
+            token.content = SLIDE_KEEP.sub(lambda m: m.group(1) or m.group(2), text)
         # a mark spanning paragraphs or an equation (d2l-en: "[**Given ...\n\n$$...$$\n**]"),
         # as d2lbook removes marks from the whole text between two code cells
         if pending is not None:
