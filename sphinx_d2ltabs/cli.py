@@ -4,6 +4,7 @@
 ``status SRC``         print the translation status of a bilingual book
 ``migrate CONFIG_INI`` write a conf.py that builds a d2lbook book from its config.ini
 ``report OUTDIR``      print the execution report of the last build
+``cache info|verify|prune PATH``  look after an execution cache
 """
 
 from __future__ import annotations
@@ -13,27 +14,9 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
 
-from .config import ConfigError, D2lConfig, from_mapping
-
-
-def load_conf(srcdir: str) -> tuple[D2lConfig, dict[str, Any]]:
-    """Evaluate SRC/conf.py (as Sphinx would) and validate its ``d2l_*`` values."""
-    namespace: dict[str, Any] = {"__file__": os.path.join(srcdir, "conf.py"),
-                                 "tags": set()}
-    path = os.path.join(srcdir, "conf.py")
-    if os.path.exists(path):
-        cwd = os.getcwd()
-        try:
-            os.chdir(srcdir)
-            with open(path, encoding="utf-8") as fh:
-                code = compile(fh.read(), path, "exec")
-            exec(code, namespace)
-        finally:
-            os.chdir(cwd)
-    values = {k[4:]: v for k, v in namespace.items() if k.startswith("d2l_")}
-    return from_mapping(values), namespace
+from .config import ConfigError, D2lConfig
+from .confpy import load_conf
 
 
 def cmd_lib(args: argparse.Namespace) -> int:
@@ -45,8 +28,8 @@ def cmd_lib(args: argparse.Namespace) -> int:
                         aliases={fw: cfg.alias_set(fw).library_code() for fw in cfg.tab_names})
     result = generate_library(args.src, cfg.tab_names, lib, index=ns.get("root_doc", "index"))
     for issue in result.issues:
-        print(f"{os.path.join(args.src, issue.docpath)}:{issue.line}: warning: {issue.message}",
-              file=sys.stderr)
+        loc = f"{os.path.join(args.src, issue.docpath)}:{issue.line}: " if issue.docpath else ""
+        print(f"{loc}warning: {issue.message}", file=sys.stderr)
     for fw, path in sorted(result.files.items()):
         state = "written" if path in result.written else "unchanged"
         print(f"{fw}: {os.path.relpath(path)} ({state})")
@@ -101,7 +84,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .sphinx_ext import REPORT_FILE
+    from .reporting import REPORT_FILE
 
     path = os.path.join(args.outdir, REPORT_FILE)
     try:
@@ -138,6 +121,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = sub.add_parser("report", help="print the execution report of a build")
     p.add_argument("outdir", help="the HTML output folder")
     p.set_defaults(func=cmd_report)
+    from .cache_cli import add_parser
+
+    add_parser(sub)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))

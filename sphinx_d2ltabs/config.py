@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -116,6 +116,14 @@ def _v_positive(option: str, allow_none: bool = False) -> Callable[[Any], None]:
             return
         _check(isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0,
                option, f"{value!r} must be a positive number")
+
+    return check
+
+
+def _v_non_negative(option: str) -> Callable[[Any], None]:
+    def check(value: Any) -> None:
+        _check(isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0,
+               option, f"{value!r} must be a number >= 0")
 
     return check
 
@@ -277,6 +285,13 @@ class D2lConfig:
         metadata=_meta("Execution cache folder (default ``<outdir>/../.d2l_cache``); relative "
                        "paths are relative to the source folder.", _v_str("cache_dir")),
     )
+    cache_max_age: float = field(
+        default=30.0,
+        metadata=_meta("Days after which a cache entry that no build used is removed (at the "
+                       "end of a build that executed); ``0`` keeps every entry. "
+                       "``python -m sphinx_d2ltabs cache prune`` removes entries by hand.",
+                       _v_non_negative("cache_max_age")),
+    )
     dependencies: list[str] = field(
         default_factory=list,
         metadata=_meta("Glob patterns (relative to the source folder) of files whose content is "
@@ -411,6 +426,7 @@ class D2lConfig:
         for key in self.execute_tabs:
             _check(key in self.tab_names, "execute_tabs",
                    f"{key!r} is not a configured framework (d2l_tabs = {self.tab_names})")
+        _check_module_clashes(self)
 
 
 def config_fields() -> list[dataclasses.Field[Any]]:
@@ -444,3 +460,32 @@ def default_cache_dir(srcdir: str, outdir: str, configured: str) -> str:
     if configured:
         return os.path.normpath(os.path.join(srcdir, configured))
     return os.path.normpath(os.path.join(outdir, os.pardir, ".d2l_cache"))
+
+
+def _check_module_clashes(cfg: D2lConfig) -> None:
+    """Two frameworks must not write one module of the package (``d2l_lib_modules``)."""
+    owner: dict[str, str] = {}
+    for name in cfg.tab_names:
+        module = cfg.lib_modules.get(name, name)
+        other = owner.setdefault(module.casefold(), name)  # (case-insensitive file systems)
+        _check(other == name, "lib_modules",
+               f"frameworks {other!r} and {name!r} both write the module {module!r} "
+               f"({cfg.lib_package}/{module}.py); give each framework its own module")
+
+
+def unknown_option_messages(names: Iterable[str]) -> list[str]:
+    """A warning for each ``d2l_*`` name of conf.py that is no option, with the closest one.
+
+    ``["d2l_tab"]`` → ``["unknown option d2l_tab in conf.py; did you mean d2l_tabs?"]``.
+    """
+    import difflib
+
+    options = [f.name for f in fields(D2lConfig)]
+    out = []
+    for name in dict.fromkeys(names):
+        if not name.startswith("d2l_") or name[4:] in options:
+            continue
+        close = difflib.get_close_matches(name[4:], options, n=1)
+        out.append(f"unknown option {name} in conf.py; "
+                   + (f"did you mean d2l_{close[0]}?" if close else "it is ignored"))
+    return out

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Sequence
 from typing import Any
@@ -20,6 +21,8 @@ from sphinx.environment import BuildEnvironment
 from sphinx.util.docutils import SphinxDirective
 
 from .config import D2lConfig
+from .fileio import atomic_write
+from .state import get_state
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[nodes.Node | str]],
@@ -56,7 +59,7 @@ class ExecutionReport(SphinxDirective):
     def run(self) -> list[nodes.Node]:
         self.env.note_dependency(__file__)
         self.env.metadata[self.env.docname]["d2l_report_page"] = True
-        report: dict[str, Any] = getattr(self.env, "d2l_report", {}) or {}
+        report: dict[str, Any] = get_state(self.env).report
         entries = report.get("pages", [])
         if not entries:
             return [nodes.paragraph(text="No code was executed in this build "
@@ -112,15 +115,13 @@ class TranslationStatus(SphinxDirective):
                     pages.append((os.path.relpath(path, self.env.srcdir), fh.read()))
             except (OSError, UnicodeDecodeError):
                 continue
-        cfg = self.env.d2l_config  # type: ignore[attr-defined]
+        cfg = get_state(self.env).cfg
         statuses = book_status(pages, cfg.translation_placeholder)
-        outdir = getattr(self.env, "d2l_outdir", None)
+        outdir = get_state(self.env).outdir
         if outdir:
-            os.makedirs(outdir, exist_ok=True)
-            tmp = os.path.join(outdir, "d2l_translation_status.json.tmp")
-            with open(tmp, "w", encoding="utf-8") as fh:
-                json.dump(to_json(statuses), fh, indent=1, ensure_ascii=False)
-            os.replace(tmp, os.path.join(outdir, "d2l_translation_status.json"))
+            text = json.dumps(to_json(statuses), indent=1, ensure_ascii=False)
+            with contextlib.suppress(OSError):  # (the page is the report's main output)
+                atomic_write(os.path.join(outdir, "d2l_translation_status.json"), text)
         rows = []
         for st in statuses:
             done = f"{100 * st.translated / st.total:.0f}%" if st.total else "-"
@@ -148,8 +149,9 @@ class LibraryApi(SphinxDirective):
         from .tabs import tab_set
 
         self.env.metadata[self.env.docname]["d2l_api_page"] = True
-        cfg: D2lConfig = self.env.d2l_config  # type: ignore[attr-defined]
-        api: dict[str, list[dict[str, Any]]] = getattr(self.env, "d2l_api", {}) or {}
+        state = get_state(self.env)
+        cfg = state.cfg
+        api = state.api
         wanted = self.options.get("frameworks") or [fw for fw in cfg.tab_names if api.get(fw)]
         panels = []
         for fw in wanted:
@@ -195,10 +197,10 @@ def _report_pages(app: Sphinx, env: BuildEnvironment, added: set[str], changed: 
                   removed: set[str]) -> list[str]:
     """Re-read pages holding the execution report whenever something ran."""
     pages = []
-    if getattr(env, "d2l_api_changed", False):
+    state = get_state(env)
+    if state.api_changed:
         pages += [d for d, meta in env.metadata.items() if meta.get("d2l_api_page")]
-    report = getattr(env, "d2l_report", {}) or {}
-    if report.get("executed"):
+    if state.report.get("executed"):
         pages += [d for d, meta in env.metadata.items() if meta.get("d2l_report_page")]
     if added or changed or removed:
         pages += [d for d, meta in env.metadata.items() if meta.get("d2l_status_page")]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -18,6 +18,7 @@ from markdown_it import MarkdownIt
 
 from .cells import Cell, FenceAttributes
 from .dialect import Diagnostic, create_md_parser, read_document
+from .fileio import atomic_write
 
 INDEX_VERSION = "1"
 
@@ -38,40 +39,65 @@ def _cell_from_json(data: dict[str, Any]) -> Cell:
     return Cell(
         line=int(data["line"]),
         source=str(data["source"]),
-        frameworks=tuple(data["frameworks"]),
+        frameworks=tuple(str(f) for f in data["frameworks"]),
         language=str(data["language"]),
-        unknown=tuple(data["unknown"]),
+        unknown=tuple(str(u) for u in data["unknown"]),
         hide_code=bool(data["hide_code"]),
         hide_output=bool(data["hide_output"]),
         setup_only=bool(data["setup_only"]),
         attributes=FenceAttributes(
-            classes=tuple(attrs["classes"]),
-            identifier=attrs["identifier"],
+            classes=tuple(str(c) for c in attrs["classes"]),
+            identifier=str(attrs["identifier"]),
             keyvals=tuple((str(k), str(v)) for k, v in attrs["keyvals"]),
-            plain=attrs["plain"],
+            plain=str(attrs["plain"]),
         ),
         empty_marker=bool(data["empty_marker"]),
     )
 
 
 class PageReader:
-    """Parse pages once; reuse the result while the file is unchanged."""
+    """Parse pages once; reuse the result while the file is unchanged.
 
-    def __init__(self, tabs: Sequence[str], index_path: str | None = None) -> None:
+    The index is loaded from the first usable of ``index_paths`` (tried first: e.g. the
+    fallback folder of a read-only cache) and ``index_path``; a corrupt one is reported
+    through ``on_problem`` and ignored. :meth:`save` writes ``index_path``.
+    """
+
+    def __init__(self, tabs: Sequence[str], index_path: str | None = None, *,
+                 index_paths: Sequence[str] = (),
+                 on_problem: Callable[[str], None] | None = None) -> None:
         self.tabs = list(tabs)
         self.index_path = index_path
+        self.on_problem = on_problem or (lambda message: None)
         self._md: MarkdownIt | None = None
         self._index: dict[str, Any] = {}
         self._dirty = False
         self._memo: dict[str, PageInfo | None] = {}
-        if index_path and os.path.exists(index_path):
-            try:
-                with open(index_path, encoding="utf-8") as fh:
-                    data = json.load(fh)
-                if data.get("version") == INDEX_VERSION and data.get("tabs") == self.tabs:
-                    self._index = data.get("pages", {})
-            except (OSError, ValueError):
-                self._index = {}
+        for path in [*index_paths, *([index_path] if index_path else [])]:
+            if self._load(path):
+                break
+
+    def _load(self, path: str) -> bool:
+        try:
+            with open(path, "rb") as fh:
+                data = json.loads(fh.read().decode("utf-8"))
+        except FileNotFoundError:
+            return False
+        except OSError as err:
+            self.on_problem(f"the pages index {path} cannot be read ({err.strerror or err}); "
+                            "pages are parsed again")
+            return False
+        except (ValueError, RecursionError, MemoryError) as err:
+            self.on_problem(f"the pages index {path} is corrupt ({type(err).__name__}); "
+                            "pages are parsed again")
+            return False
+        if not (isinstance(data, dict) and isinstance(data.get("pages"), dict)):
+            self.on_problem(f"the pages index {path} is corrupt (wrong shape); pages are "
+                            "parsed again")
+            return False
+        if data.get("version") == INDEX_VERSION and data.get("tabs") == self.tabs:
+            self._index = data["pages"]
+        return True
 
     @property
     def md(self) -> MarkdownIt:
@@ -95,15 +121,17 @@ class PageReader:
             return None
         stamp = [st.st_size, st.st_mtime_ns]
         entry = self._index.get(path)
-        if entry and entry.get("stamp") == stamp:
+        if isinstance(entry, dict) and entry.get("stamp") == stamp:
             try:
                 return PageInfo(
                     cells=[_cell_from_json(dict(c)) for c in entry["cells"]],
-                    toc=list(entry["toc"]),
-                    diagnostics=[Diagnostic(**d) for d in entry["diagnostics"]],
+                    toc=[str(t) for t in entry["toc"]],
+                    diagnostics=[Diagnostic(int(d["line"]), str(d["message"]),
+                                            str(d.get("subtype", "syntax")))
+                                 for d in entry["diagnostics"]],
                 )
-            except (KeyError, TypeError):
-                pass
+            except (KeyError, TypeError, ValueError, AttributeError):
+                pass  # an entry of the wrong shape: parse the page again
         try:
             with open(path, encoding="utf-8") as fh:
                 text = fh.read()
@@ -122,18 +150,16 @@ class PageReader:
         self._dirty = True
         return info
 
+    def dump(self) -> str | None:
+        """The index as JSON text if anything new was parsed since it was loaded."""
+        if not self._dirty:
+            return None
+        return json.dumps({"version": INDEX_VERSION, "tabs": self.tabs, "pages": self._index})
+
     def save(self) -> None:
-        """Write the index atomically (if anything new was parsed)."""
-        if not (self.index_path and self._dirty):
-            return
-        os.makedirs(os.path.dirname(self.index_path), exist_ok=True)
-        tmp = f"{self.index_path}.{os.getpid()}.tmp"
-        try:
-            with open(tmp, "w", encoding="utf-8") as fh:
-                json.dump({"version": INDEX_VERSION, "tabs": self.tabs, "pages": self._index},
-                          fh)
-            os.replace(tmp, self.index_path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-        self._dirty = False
+        """Write the index atomically to ``index_path`` (if anything new was parsed);
+        raises ``OSError`` when it can't be written."""
+        text = self.dump()
+        if self.index_path and text is not None:
+            atomic_write(self.index_path, text)
+            self._dirty = False

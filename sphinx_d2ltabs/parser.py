@@ -35,6 +35,8 @@ from .dialect import (
     toc_entries,
     unterminated_fences,
 )
+from .phase import image_writer, page_results
+from .state import get_state
 from .tabs import tab_set
 
 logger = logging.getLogger(__name__)
@@ -80,6 +82,10 @@ class D2lRenderer(SphinxRenderer):
     @property
     def d2l(self) -> PageContext:
         return self.md_options["d2l_ctx"]
+
+    @property
+    def _bibtex(self) -> bool:
+        return bool(self.sphinx_env is not None and get_state(self.sphinx_env).bibtex)
 
     def _loc(self, token: SyntaxTreeNode) -> tuple[str, int]:
         return (self.sphinx_env.docname, token_line(token, 0))
@@ -307,7 +313,7 @@ class D2lRenderer(SphinxRenderer):
         target = ROLE_MAP.get(name, name)
         lineno = (token_line(token) if token.map else 0) + token.meta.get("line_offset", 0)
         loc = (self.sphinx_env.docname if self.sphinx_env else "", lineno)
-        if target.startswith("cite") and not getattr(self.sphinx_env, "d2l_bibtex", False):
+        if target.startswith("cite") and not self._bibtex:
             warn(loc, f"':{name}:`{token.content}`' needs sphinxcontrib-bibtex: add "
                  "'sphinxcontrib.bibtex' to extensions and set bibtex_bibfiles", "cite")
             self.current_node.append(nodes.literal(token.content, f"[{token.content}]"))
@@ -325,7 +331,7 @@ class D2lRenderer(SphinxRenderer):
     def render_d2l_mark(self, token: SyntaxTreeNode) -> None:
         key, value = token.meta["key"], token.meta["value"]
         if key == "bibliography":
-            if not getattr(self.sphinx_env, "d2l_bibtex", False):
+            if not self._bibtex:
                 warn(self._loc(token), f"':bibliography:`{value}`' needs sphinxcontrib-bibtex "
                      "(add 'sphinxcontrib.bibtex' to extensions)", "cite")
                 return
@@ -522,15 +528,13 @@ class D2lParser(MystParser):
         md.options["document"] = document
         mdenv: dict[str, Any] = {}
         tokens = md.parse(inputstring, mdenv)
-        cfg: D2lConfig = env.d2l_config
+        cfg = get_state(env).cfg
         tabs = cfg.tab_names
         diagnostics: list[Diagnostic] = list(mdenv.get("d2l_diagnostics", []))
         cells = cells_from_tokens(tokens, tabs, diagnostics)
         diagnostics.extend(unterminated_fences(tokens, inputstring))
         for diag in sorted(diagnostics, key=lambda d: d.line):
             warn((env.docname, diag.line), diag.message, diag.subtype)
-        from .sphinx_ext import image_writer, page_results
-
         results = page_results(env, env.docname, cells)
         ctx = PageContext(
             config=cfg,

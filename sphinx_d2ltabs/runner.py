@@ -20,7 +20,7 @@ from typing import Any
 from .cells import Cell
 from .config import D2lConfig
 from .dialect import frameworks_of
-from .execution.cache import Cache, FileCache
+from .execution.cache import TieredCache
 from .execution.model import Job, JobResult, Progress, cache_key
 from .pages import PageReader
 
@@ -131,14 +131,18 @@ class RunReport:
 class BookRunner:
     """Find stale (document, framework) jobs and run them."""
 
-    def __init__(self, cfg: D2lConfig, cache: Cache, *, reader: PageReader | None = None,
+    def __init__(self, cfg: D2lConfig, cache: TieredCache, *, reader: PageReader | None = None,
                  on_progress: Callable[[Progress], None] | None = None,
-                 on_notice: Callable[[str], None] | None = None) -> None:
+                 on_notice: Callable[[str], None] | None = None,
+                 on_warning: Callable[[str, str], None] | None = None) -> None:
         self.cfg = cfg
         self.cache = cache
         self.reader = reader or PageReader(cfg.tab_names)
         self.on_progress = on_progress
         self.on_notice = on_notice
+        self.on_warning = on_warning or (lambda message, docname: None)
+        """(message, docname): a cache entry that can't be used, a result missing in
+        ``cache-only`` mode."""
 
     def plan(self, pages: Sequence[tuple[str, str]], extras: Mapping[str, str],
              lib_path: str | None = None) -> list[PagePlan]:
@@ -162,7 +166,7 @@ class BookRunner:
             for fw, job in plan.jobs.items():
                 key = plan.keys[fw]
                 keys[(plan.docname, fw)] = key
-                hit = None if mode == "force" else self.cache.get(key)
+                hit = None if mode == "force" else self._lookup(job, key, mode)
                 if hit is not None:
                     # same code, maybe at other lines: outputs follow the cells by position
                     hit = hit.for_job(job)
@@ -171,24 +175,7 @@ class BookRunner:
                 elif mode in ("auto", "force"):
                     todo.append(job)
         if todo:
-            from .execution.scheduler import Scheduler
-
-            def store(job: Job, result: JobResult) -> None:
-                result.key = keys[(job.docname, job.framework)]
-                # a kernel that did not start (a kernelspec missing...) is not cached: it
-                # runs again once the environment is fixed
-                if result.status not in ("interrupted", "start_failed"):
-                    self.cache.put(result.key, result)
-
-            scheduler = Scheduler(
-                self.cfg.workers,
-                [str(g) for g in self.cfg.gpu_ids] if self.cfg.gpu_ids is not None else None,
-                strict_gpu=self.cfg.strict_gpu,
-                on_progress=self.on_progress,
-                on_notice=self.on_notice,
-                on_result=store,
-            )
-            results.update(scheduler.run(todo))
+            results.update(self._execute(todo, keys))
         for (docname, fw), result in sorted(results.items()):
             report.entries.append({
                 "docname": docname,
@@ -204,6 +191,42 @@ class BookRunner:
         report.seconds = time.monotonic() - start
         return results, report
 
+    def _lookup(self, job: Job, key: str, mode: str) -> JobResult | None:
+        """A cached result; an entry that can't be used is reported (and runs again,
+        where the mode runs jobs); in ``cache-only``, so is a missing one."""
+        lookup = self.cache.load(key)
+        if lookup.result is not None:
+            return lookup.result
+        if lookup.problem:
+            then = "it runs again" if mode != "cache-only" else (
+                "the page is shown without these outputs (d2l_execute = 'cache-only')")
+            self.on_warning(f"[{job.framework}] cache entry {lookup.path} {lookup.problem}: "
+                            f"{then}", job.docname)
+        elif mode == "cache-only":
+            self.on_warning(f"[{job.framework}] no cached outputs (d2l_execute = "
+                            "'cache-only'): the page is shown without them; build once with "
+                            "d2l_execute = 'auto' to run it", job.docname)
+        return None
 
-def open_cache(directory: str) -> Cache:
-    return FileCache(directory)
+    def _execute(self, todo: list[Job], keys: Mapping[tuple[str, str], str],
+                 ) -> dict[tuple[str, str], JobResult]:
+        from .execution.scheduler import Scheduler
+
+        def store(job: Job, result: JobResult) -> None:
+            result.key = keys[(job.docname, job.framework)]
+            # a failure of the machinery (a timeout, a killed or missing kernel...) is
+            # the page's result for this build only: the next build runs it again
+            if not result.machinery_failure:
+                self.cache.put(result.key, result)
+
+        scheduler = Scheduler(
+            self.cfg.workers,
+            [str(g) for g in self.cfg.gpu_ids] if self.cfg.gpu_ids is not None else None,
+            strict_gpu=self.cfg.strict_gpu,
+            on_progress=self.on_progress,
+            on_notice=self.on_notice,
+            on_result=store,
+        )
+        return scheduler.run(todo)
+
+

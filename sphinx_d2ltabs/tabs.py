@@ -20,6 +20,8 @@ from sphinx.application import Sphinx
 from sphinx.transforms.post_transforms import SphinxPostTransform
 from sphinx_design.shared import create_component, is_component
 
+from .state import get_state
+
 SYNC_GROUP = "framework"
 
 
@@ -53,7 +55,7 @@ class NonHtmlTabs(SphinxPostTransform):
     def run(self, **kwargs: Any) -> None:
         if self.env._builder_cls.format == "html":
             return
-        cfg = self.env.d2l_config  # type: ignore[attr-defined]
+        cfg = get_state(self.env).cfg
         if cfg.nonhtml_tabs != "default":
             return
         for tabset in list(self.document.findall(nodes.container)):

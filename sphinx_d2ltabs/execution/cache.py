@@ -1,18 +1,35 @@
-"""The execution cache: one JSON file per key, written atomically."""
+"""The execution cache: one JSON file per key, written atomically, read defensively.
+
+A :class:`FileCache` is one folder. A :class:`TieredCache` reads through several of
+them (the writable one first, then read-only ones: a CI cache mounted read-only, a
+shared folder) and writes to the writable one only. When the writable folder turns out
+to be read-only, writes move to a local fallback folder, with one notice.
+
+Whatever is in a folder, reading never raises: a missing entry is a miss; an entry that
+is truncated, not JSON, nested pathologically or of the wrong shape is *corrupt*: a
+miss, reported, and replaced when the job runs again; an entry that can't be read
+because of the operating system (EMFILE, EACCES, EIO...) is *unreadable*: a miss,
+reported, and never deleted.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import hashlib
 import json
 import os
-import tempfile
 import time
-from typing import Protocol
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
+from ..fileio import TMP_PREFIX, atomic_write, remove_stale_temporaries
 from .model import JobResult
 
-TMP_PREFIX = ".tmp-"
-STALE_TMP_SECONDS = 3600.0
+USAGE_FILE = "last-build.json"
+"""In the writable folder: when the last build ran and which keys it used."""
+READ_ONLY_ERRORS = (errno.EACCES, errno.EPERM, errno.EROFS)
 
 
 class Cache(Protocol):
@@ -23,12 +40,23 @@ class Cache(Protocol):
     def put(self, key: str, result: JobResult) -> None: ...
 
 
+@dataclass
+class Lookup:
+    """The outcome of reading one entry."""
+
+    result: JobResult | None
+    problem: str = ""
+    """Empty for a hit or a plain miss; else why the entry could not be used."""
+    corrupt: bool = False
+    """The entry exists and is not a valid result (as opposed to unreadable)."""
+    path: str = ""
+
+
 class FileCache:
     """``<directory>/<key[:2]>/<key>.json``.
 
-    Writes go to a temporary file in the same folder, then ``os.replace``: a reader sees
-    the old entry or the new one, never half a file, whatever crashes or writes at once
-    (the last writer wins). A corrupt or truncated entry reads as a miss and is removed.
+    Writes go through :func:`~sphinx_d2ltabs.fileio.atomic_write`: a reader sees the old
+    entry or the new one, never half a file (the last writer wins).
     """
 
     def __init__(self, directory: str | os.PathLike[str]) -> None:
@@ -39,70 +67,225 @@ class FileCache:
             raise ValueError(f"invalid cache key {key!r}")
         return os.path.join(self.directory, key[:2], key + ".json")
 
-    def get(self, key: str) -> JobResult | None:
+    def load(self, key: str, *, remove_corrupt: bool = True) -> Lookup:
+        """Read an entry; never raises. An entry verified corrupt is removed (unless
+        ``remove_corrupt`` is false); one that can't be read is never removed."""
         path = self.path(key)
         try:
-            with open(path, encoding="utf-8") as fh:
-                data = json.load(fh)
-            result = JobResult.from_json(data)
-            if result.key and result.key != key:
-                raise ValueError("entry stored under another key")
-            result.key = key
-            return result
+            with open(path, "rb") as fh:
+                raw = fh.read()
         except FileNotFoundError:
-            return None
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            with contextlib.suppress(OSError):
-                os.remove(path)
-            return None
+            return Lookup(None, path=path)
+        except OSError as err:  # transient or permissions: keep the entry
+            return Lookup(None, f"cannot be read ({err.strerror or err})", path=path)
+        try:
+            result = JobResult.from_json(json.loads(raw.decode("utf-8")))
+            if result.key and result.key != key:
+                raise ValueError("it is stored under another key")
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError,
+                MemoryError) as err:
+            reason = str(err).splitlines()[0][:160] if str(err) else type(err).__name__
+            if remove_corrupt:
+                with contextlib.suppress(OSError):
+                    os.remove(path)
+            return Lookup(None, f"is corrupt ({reason})", corrupt=True, path=path)
+        result.key = key
+        return Lookup(result, path=path)
+
+    def get(self, key: str) -> JobResult | None:
+        return self.load(key).result
 
     def put(self, key: str, result: JobResult) -> None:
-        path = self.path(key)
-        folder = os.path.dirname(path)
-        os.makedirs(folder, exist_ok=True)
+        """Store a result; raises ``OSError`` when the folder can't be written."""
         data = result.to_json()
         data["key"] = key
-        text = json.dumps(data, ensure_ascii=False)
-        fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=".json", dir=folder)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.remove(tmp)
-            raise
+        atomic_write(self.path(key), json.dumps(data, ensure_ascii=False))
+
+    def touch(self, key: str) -> None:
+        """Mark an entry as used now (its mtime): pruning by age keeps what builds use."""
+        with contextlib.suppress(OSError):
+            os.utime(self.path(key))
+
+    def entries(self) -> Iterator[tuple[str, os.stat_result]]:
+        """(key, stat) of every entry."""
+        for folder in self._shards():
+            try:
+                names = os.listdir(folder)
+            except OSError:
+                continue
+            for name in sorted(names):
+                if name.endswith(".json") and not name.startswith(TMP_PREFIX):
+                    with contextlib.suppress(OSError):
+                        yield name[:-5], os.stat(os.path.join(folder, name))
 
     def keys(self) -> set[str]:
         """The keys of every entry."""
-        found: set[str] = set()
-        for folder in self._shards():
-            with contextlib.suppress(OSError):
-                found.update(name[:-5] for name in os.listdir(folder)
-                             if name.endswith(".json") and not name.startswith(TMP_PREFIX))
-        return found
+        return {key for key, _ in self.entries()}
 
-    def prune(self, keep: set[str]) -> int:
-        """Remove the entries not in ``keep`` (and temporary files left by a killed
-        writer more than an hour ago); return how many entries were removed."""
+    def remove(self, key: str) -> bool:
+        try:
+            os.remove(self.path(key))
+        except OSError:
+            return False
+        return True
+
+    def prune(self, keep: set[str] | None = None, older_than: float | None = None) -> int:
+        """Remove the entries not in ``keep`` (None: no such condition) and last used
+        more than ``older_than`` seconds ago (None: any age), and temporary files left
+        by a killed writer; return how many entries were removed."""
+        limit = None if older_than is None else time.time() - older_than
         removed = 0
-        for key in self.keys() - keep:
-            with contextlib.suppress(OSError):
-                os.remove(self.path(key))
-                removed += 1
-        limit = time.time() - STALE_TMP_SECONDS
+        for key, st in list(self.entries()):
+            if keep is not None and key in keep:
+                continue
+            if limit is not None and st.st_mtime >= limit:
+                continue
+            removed += int(self.remove(key))
         for folder in self._shards():
-            with contextlib.suppress(OSError):
-                for name in os.listdir(folder):
-                    tmp = os.path.join(folder, name)
-                    if name.startswith(TMP_PREFIX) and os.path.getmtime(tmp) < limit:
-                        os.remove(tmp)
+            remove_stale_temporaries(folder)
         return removed
 
+    def temporaries(self) -> list[str]:
+        """Leftover temporary files (of writers killed mid-write, or writing now)."""
+        return [os.path.join(folder, name) for folder in self._shards()
+                for name in _listdir(folder) if name.startswith(TMP_PREFIX)]
+
     def _shards(self) -> list[str]:
-        try:
-            names = os.listdir(self.directory)
-        except OSError:
-            return []
-        return [os.path.join(self.directory, n) for n in sorted(names)
+        return [os.path.join(self.directory, n) for n in _listdir(self.directory)
                 if len(n) == 2 and os.path.isdir(os.path.join(self.directory, n))]
+
+
+def _listdir(folder: str) -> list[str]:
+    try:
+        return sorted(os.listdir(folder))
+    except OSError:
+        return []
+
+
+def fallback_dir(directory: str) -> str:
+    """Where results go when ``directory`` is read-only: a folder of the user's cache
+    (``$XDG_CACHE_HOME``, else ``~/.cache``) named after ``directory``."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    name = hashlib.sha256(os.path.abspath(directory).encode()).hexdigest()[:16]
+    return os.path.join(base, "sphinx_d2ltabs", name)
+
+
+class TieredCache:
+    """Read through several folders, write to one.
+
+    ``tiers[0]`` is the writable folder; the others are read only. ``on_problem`` gets
+    one message per unusable entry and per write problem (the caller warns); a folder
+    that refuses writes with a permissions error is replaced, for writes, by
+    :func:`fallback_dir` (``on_notice`` is told once); when that fails too, results of
+    this build are not kept (told once).
+    """
+
+    def __init__(self, tiers: Sequence[FileCache], *,
+                 on_problem: Callable[[str], None] | None = None,
+                 on_notice: Callable[[str], None] | None = None,
+                 fallback: str | None = None) -> None:
+        if not tiers:
+            raise ValueError("a cache needs at least one folder")
+        self.tiers = list(tiers)
+        self.writable: FileCache | None = self.tiers[0]
+        self.fallback = fallback
+        self.on_problem = on_problem or (lambda message: None)
+        self.on_notice = on_notice or (lambda message: None)
+        self.problems: dict[str, str] = {}
+        """path → problem, of this cache's lifetime (each reported once)."""
+
+    def load(self, key: str, *, remove_corrupt: bool = True) -> Lookup:
+        """The first usable entry among the tiers, else the first problem met (the
+        caller reports it: it knows the page)."""
+        first_problem = Lookup(None)
+        for tier in self.tiers:
+            lookup = tier.load(key, remove_corrupt=remove_corrupt)
+            if lookup.result is not None:
+                if tier is self.writable:
+                    tier.touch(key)
+                return lookup
+            if lookup.problem and not first_problem.problem:
+                first_problem = lookup
+        return first_problem
+
+    def get(self, key: str) -> JobResult | None:
+        return self.load(key).result
+
+    def put(self, key: str, result: JobResult) -> None:
+        """Store in the writable folder; never raises (problems are reported)."""
+        data = result.to_json()
+        data["key"] = key
+        path = os.path.relpath(self.tiers[0].path(key), self.tiers[0].directory)
+        self.write_file(path, json.dumps(data, ensure_ascii=False))
+
+    def write_file(self, relpath: str, text: str) -> bool:
+        """Write a file into the writable folder (moving to the fallback folder when it
+        is read-only); never raises: False, reported once, when it can't be written."""
+        while self.writable is not None:
+            try:
+                atomic_write(os.path.join(self.writable.directory, relpath), text)
+                return True
+            except OSError as err:
+                if not self._writes_elsewhere(err):
+                    self._report(self.writable.directory,
+                                 f"cannot write to the cache folder {self.writable.directory}"
+                                 f" ({err.strerror or err}): results of this build are "
+                                 "not kept")
+                    return False
+        return False
+
+    def _writes_elsewhere(self, err: OSError) -> bool:
+        """After a refused write: switch to the fallback folder (True), or stop writing."""
+        assert self.writable is not None
+        refused = self.writable.directory
+        if err.errno in READ_ONLY_ERRORS and self.fallback and self.fallback != refused:
+            fallback = FileCache(self.fallback)
+            self.fallback = None
+            self.on_notice(f"the cache folder {refused} is read-only: it is read, and new "
+                           f"results go to {fallback.directory}")
+            self.writable = fallback
+            if all(t.directory != fallback.directory for t in self.tiers):
+                self.tiers.insert(0, fallback)
+            return True
+        if err.errno in READ_ONLY_ERRORS:
+            self.on_notice(f"the cache folder {refused} is read-only and no other folder "
+                           "could be written: results of this build are not kept")
+            self.writable = None
+            return True
+        return False
+
+    def _report(self, path: str, message: str) -> None:
+        if path not in self.problems:
+            self.problems[path] = message
+            self.on_problem(message)
+
+
+def open_tiers(directory: str, *, on_problem: Callable[[str], None] | None = None,
+               on_notice: Callable[[str], None] | None = None) -> TieredCache:
+    """The cache of a build: ``directory`` (written, or read-only with writes going to
+    :func:`fallback_dir`), the fallback folder read too when a previous build wrote
+    there. Raises ``NotADirectoryError`` when ``directory`` is a file."""
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise NotADirectoryError(f"the cache folder {directory} is a file, not a folder")
+    fallback = fallback_dir(directory)
+    tiers = [FileCache(directory)]
+    if os.path.isdir(fallback):
+        tiers.append(FileCache(fallback))
+    return TieredCache(tiers, on_problem=on_problem, on_notice=on_notice, fallback=fallback)
+
+
+def read_usage(directory: str) -> dict[str, Any]:
+    """The usage record of a cache folder (empty if none or unreadable)."""
+    try:
+        with open(os.path.join(directory, USAGE_FILE), encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError, RecursionError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def write_usage(cache: TieredCache, keys: set[str], book: str) -> None:
+    """Record in the writable folder which keys this build used (``cache info``,
+    ``cache prune --unused``)."""
+    data = {"time": time.time(), "book": book, "keys": sorted(keys)}
+    cache.write_file(USAGE_FILE, json.dumps(data))

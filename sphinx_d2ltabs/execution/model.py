@@ -98,6 +98,22 @@ class JobResult:
     def ok(self) -> bool:
         return self.status == "ok"
 
+    @property
+    def machinery_failure(self) -> bool:
+        """It failed because of the machinery, not because of the code: a timeout, a
+        kernel killed by a signal (the OOM killer, a Ctrl-C), a kernel that did not
+        start, an interrupted job, an unexpected error of the execution core. Such a
+        result is reported but never cached: the next build runs the job again. (An
+        exception raised by a cell, or a kernel that exits by itself, is the page's
+        result and is cached.)"""
+        if self.status in ("timeout", "start_failed", "interrupted"):
+            return True
+        error = self.error or {}
+        if self.status == "dead":
+            return not str(error.get("evalue", "")).startswith("exit status")
+        return self.status == "error" and str(error.get("message", "")).startswith(
+            "execution failed:")
+
     def for_job(self, job: Job) -> JobResult:
         """This result (e.g. from the cache) as a result of ``job``, whose cells may sit
         on other lines (prose added above them) or in another document with the same code:
@@ -142,34 +158,95 @@ class JobResult:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> JobResult:
-        """The inverse of :meth:`to_json`; raises ``KeyError``/``TypeError``/``ValueError``
-        on data of the wrong shape."""
-        if not isinstance(data, dict):
-            raise TypeError(f"a job result is a JSON object, not {type(data).__name__}")
+    def from_json(cls, data: Any) -> JobResult:
+        """The inverse of :meth:`to_json`; raises ``TypeError``/``ValueError`` on data of
+        the wrong shape or types (every output is checked: a result read back is safe
+        to render)."""
+        _expect(isinstance(data, dict), "a job result is a JSON object")
         outputs = data.get("outputs") or {}
         counts = data.get("execution_counts") or {}
         error = data.get("error")
-        if not isinstance(outputs, dict) or not isinstance(counts, dict) or not (
-                error is None or isinstance(error, dict)):
-            raise TypeError("malformed job result")
+        _expect(isinstance(outputs, dict) and isinstance(counts, dict), "malformed job result")
+        _expect(error is None or _is_error_record(error), "malformed error record")
+        for key in ("docname", "framework", "status"):
+            _expect(isinstance(data.get(key), str), f"{key!r} is not a string")
+        for name in ("seconds", "kernel_start_seconds"):
+            _expect(isinstance(data.get(name, 0.0), (int, float)), f"{name!r} is not a number")
+        cell_ids = data.get("cell_ids") or []
+        _expect(isinstance(cell_ids, list) and all(_is_int(c) for c in cell_ids),
+                "'cell_ids' is not a list of integers")
+        parsed: dict[int, list[dict[str, Any]]] = {}
+        for cell, cell_outputs in outputs.items():
+            _expect(isinstance(cell_outputs, list), f"outputs of cell {cell} are not a list")
+            for output in cell_outputs:
+                check_output(output)
+            parsed[int(cell)] = cell_outputs
+        _expect(all(v is None or _is_int(v) for v in counts.values()),
+                "an execution count is not an integer")
         result = cls(
-            docname=str(data["docname"]),
-            framework=str(data["framework"]),
-            status=str(data["status"]),
-            outputs={int(k): list(v) for k, v in outputs.items()},
-            execution_counts={int(k): (None if v is None else int(v)) for k, v in counts.items()},
+            docname=data["docname"],
+            framework=data["framework"],
+            status=data["status"],
+            outputs=parsed,
+            execution_counts={int(k): v for k, v in counts.items()},
             error=error,
             seconds=float(data.get("seconds", 0.0)),
             kernel_start_seconds=float(data.get("kernel_start_seconds", 0.0)),
             cuda_visible_devices=str(data.get("cuda_visible_devices", "")),
             gpu_fallback=bool(data.get("gpu_fallback", False)),
             key=str(data.get("key", "")),
-            cell_ids=[int(c) for c in data.get("cell_ids") or []],
+            cell_ids=list(cell_ids),
         )
         if result.status not in STATUSES:
             raise ValueError(f"unknown status {result.status!r}")
         return result
+
+
+def _expect(condition: bool, message: str) -> None:
+    if not condition:
+        raise TypeError(message)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_text(value: Any) -> bool:
+    """A string, or a list of strings (nbformat's multi-line form)."""
+    return isinstance(value, str) or (
+        isinstance(value, list) and all(isinstance(v, str) for v in value))
+
+
+def _is_error_record(error: Any) -> bool:
+    return isinstance(error, dict) and isinstance(error.get("message", ""), str) and (
+        _is_int(error.get("cell", 0))) and isinstance(error.get("traceback", []), list) and all(
+        isinstance(t, str) for t in error.get("traceback", []))
+
+
+def check_output(output: Any) -> None:
+    """Raise ``TypeError`` unless ``output`` is an nbformat v4 output of a shape the
+    renderer can use (the types of the fields it reads)."""
+    _expect(isinstance(output, dict), "an output is not an object")
+    kind = output.get("output_type")
+    if kind == "stream":
+        _expect(isinstance(output.get("name"), str) and _is_text(output.get("text")),
+                "malformed stream output")
+    elif kind in ("display_data", "execute_result"):
+        data, meta = output.get("data"), output.get("metadata", {})
+        _expect(isinstance(data, dict) and isinstance(meta, dict),
+                f"malformed {kind} output")
+        for mime, value in data.items():
+            _expect(isinstance(mime, str), "a MIME type is not a string")
+            _expect(_is_text(value) or mime.endswith("json"), f"malformed {mime} data")
+        count = output.get("execution_count")
+        _expect(count is None or _is_int(count), "malformed execution count")
+    elif kind == "error":
+        _expect(isinstance(output.get("ename"), str) and isinstance(output.get("evalue"), str)
+                and isinstance(output.get("traceback"), list)
+                and all(isinstance(t, str) for t in output["traceback"]),
+                "malformed error output")
+    else:
+        raise TypeError(f"unknown output type {kind!r}")
 
 
 @dataclass

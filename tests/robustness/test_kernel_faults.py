@@ -117,13 +117,18 @@ def test_timeouts_do_not_wait_long(faults: tuple[Build, str]) -> None:
 
 
 def test_failures_cached_and_reported_again(faults: tuple[Build, str]) -> None:
-    """Failed runs are cached and reported again; a kernel that did not start is tried
-    again (installing the kernelspec must not need ``d2l_execute = 'force'``)."""
+    """Failures of the code are cached and reported again; failures of the machinery (a
+    kernel that did not start, a timeout, a kernel killed by a signal) are reported but
+    not cached: tried again (installing the kernelspec must not need
+    ``d2l_execute = 'force'``). A kernel that exits by itself is the page's result."""
     result, _ = faults
     again = build(result.srcdir, **CONF)
     executed = sorted((e["docname"], e["framework"]) for e in again.report["pages"]
                       if not e["cached"])
-    assert executed == [("kernel_exits", "gamma"), ("no_kernelspec", "beta")]
+    assert executed == [("kernel_exits", "gamma"), ("loop", "alpha"),
+                        ("no_kernelspec", "beta"), ("segfault", "alpha"),
+                        ("stubborn", "alpha")]
+    assert again.entry("exit", "alpha")["cached"]
     assert sorted(w.split(":")[0] for w in again.warnings) == sorted(
         f"{p}.md" for p in EXPECTED)
     spec = result.srcdir.parent / "jupyter" / "kernels" / "no-such-kernel"

@@ -1,0 +1,323 @@
+"""The execution phase of a build (``env-get-outdated``, before any page is read).
+
+1. When nothing the execution depends on changed since the last full phase
+   (:func:`book_fingerprint`) and every cached result it relied on still loads, take
+   the no-op path: no page parsed, no library written, no kernel started.
+2. Otherwise: generate the ``#@save`` library, plan one job per (page, framework), run
+   the stale ones (:mod:`.runner`, :mod:`.execution`), report failures and cache
+   problems, and return the pages to read again: those whose cache keys changed and
+   those whose jobs ran in this build.
+
+While pages are read, :func:`page_results` hands each page its results: those of this
+build, else the cache's; a result that went missing is a ``d2l.cache`` warning, never
+a page silently without outputs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from sphinx.application import Sphinx
+from sphinx.environment import BuildEnvironment
+from sphinx.util import logging
+
+from .fileio import atomic_write
+from .reporting import progress_printer, report_failures, write_report
+from .state import D2lState, LastRun, get_state
+
+if TYPE_CHECKING:
+    from .cells import Cell
+    from .execution.cache import TieredCache
+    from .execution.model import JobResult
+    from .pages import PageReader
+
+logger = logging.getLogger(__name__)
+
+MAX_AGE_DAY = 86400.0
+INDEX_FILE = "pages.json"
+
+
+def warn_cache(message: str, docname: str | None = None) -> None:
+    logger.warning(message, location=docname, type="d2l", subtype="cache")
+
+
+def open_cache(state: D2lState) -> TieredCache:
+    from .execution.cache import open_tiers
+
+    return open_tiers(state.cache_dir, on_problem=warn_cache,
+                      on_notice=lambda message: logger.info(f"[d2l] {message}"))
+
+
+def book_fingerprint(app: Sphinx, env: BuildEnvironment) -> str:
+    """What the execution phase depends on, from file metadata only (no reading).
+
+    The configuration, the found documents with their size and mtime, the generated
+    library's files and the ``d2l_dependencies`` files. Equal fingerprints mean the
+    library and every cache key are as the previous build left them.
+    """
+    cfg = get_state(env).cfg
+    digest = hashlib.sha256()
+    digest.update(json.dumps(dataclasses.asdict(cfg), sort_keys=True, default=str).encode())
+    digest.update(f"{app.srcdir}\0{app.outdir}\0{app.config.root_doc}".encode())
+
+    def stat(path: str) -> None:
+        try:
+            st = os.stat(path)
+        except OSError:
+            digest.update(f"{path}\0-\n".encode())
+        else:
+            digest.update(f"{path}\0{st.st_mtime_ns}\0{st.st_size}\n".encode())
+
+    for docname in sorted(env.found_docs):
+        stat(str(env.doc2path(docname)))
+    lib_root = os.path.normpath(os.path.join(app.srcdir, cfg.lib_dir, cfg.lib_package))
+    if cfg.lib_enable and os.path.isdir(lib_root):
+        for name in sorted(os.listdir(lib_root)):
+            stat(os.path.join(lib_root, name))
+    for pattern in cfg.dependencies:
+        for path in sorted(glob.glob(os.path.join(app.srcdir, pattern), recursive=True)):
+            stat(path)
+    return digest.hexdigest()
+
+
+def _unchanged_book(app: Sphinx, env: BuildEnvironment, cache: TieredCache) -> LastRun | None:
+    """The last full phase's record, if it still holds for this build.
+
+    It holds when nothing the execution depends on changed, every job then ended
+    without error (failures are reported on every build, so they take the full path),
+    and every result it relied on still loads from the cache (read and checked, not
+    only present). ``force`` always takes the full path.
+    """
+    state = get_state(env)
+    saved = state.last_run
+    if saved is None or state.cfg.execute == "force":
+        return None
+    if saved.fingerprint != book_fingerprint(app, env):
+        return None
+    for keys in saved.keys.values():
+        for key in keys.values():
+            # (a corrupt entry stays for the full path, which reports it)
+            if cache.load(key, remove_corrupt=False).result is None:
+                return None  # the full path runs it again (or warns in cache-only)
+    return saved
+
+
+def _stale(env: BuildEnvironment, keys: dict[str, dict[str, str]], also: Iterable[str],
+           added: set[str], changed: set[str], removed: set[str]) -> list[str]:
+    """Pages to read again: their keys differ from those their doctree shows, or
+    they are in ``also``; Sphinx reads ``added``/``changed`` ones anyway."""
+    known = get_state(env).doc_keys
+    stale = {d for d in env.found_docs if known.get(d, {}) != keys.get(d, {})}
+    return sorted((stale | set(also)) - added - changed - removed)
+
+
+def on_env_get_outdated(app: Sphinx, env: BuildEnvironment, added: set[str],
+                        changed: set[str], removed: set[str]) -> list[str]:
+    state = get_state(env)
+    try:
+        cache = open_cache(state)
+    except NotADirectoryError as err:
+        from sphinx.errors import ConfigError
+
+        raise ConfigError(f"d2l_cache_dir: {err}") from None
+    saved = _unchanged_book(app, env, cache) if state.cfg.execute != "off" else None
+    if saved is not None:
+        _take_noop_path(app, state, saved)
+        stale: Iterable[str] = ()
+        keys = saved.keys
+    else:
+        keys, stale = _run_phase(app, env, cache)
+    return _stale(env, keys, stale, added, changed, removed)
+
+
+def _take_noop_path(app: Sphinx, state: D2lState, saved: LastRun) -> None:
+    """Nothing changed since the last build: no page parsed, no library written, no
+    kernel started; the report says every job came from the cache."""
+    state.extras = saved.extras
+    state.lib_path = saved.lib_path
+    unchanged = dict(saved.report, executed=0, seconds=0.0)
+    unchanged["pages"] = [dict(e, cached=True) for e in unchanged["pages"]]
+    unchanged["cached"] = len(unchanged["pages"])
+    state.report = unchanged
+    write_report(app, unchanged)
+    logger.info(f"[d2l] nothing changed since the last build: {unchanged['cached']} "
+                "job(s) from the cache, no kernel started")
+
+
+def _run_phase(app: Sphinx, env: BuildEnvironment, cache: TieredCache,
+               ) -> tuple[dict[str, dict[str, str]], set[str]]:
+    """The full path; returns the keys of every planned job and the pages whose jobs
+    ran in this build."""
+    from .pages import PageReader
+
+    state = get_state(env)
+    cfg = state.cfg
+    state.last_run = None
+    reader = PageReader(cfg.tab_names, os.path.join(state.cache_dir, INDEX_FILE),
+                        index_paths=[os.path.join(t.directory, INDEX_FILE)
+                                     for t in cache.tiers[1:]],
+                        on_problem=warn_cache)
+    lib_hashes = generate_library(app, env, reader) if cfg.lib_enable else {}
+    keys: dict[str, dict[str, str]] = {}
+    ran: set[str] = set()
+    report: dict[str, Any] = {"failed": 0}
+    if cfg.execute != "off":
+        keys, ran, report = _execute(app, env, cache, reader, lib_hashes)
+    _save_index(reader, cache)
+    if not report["failed"] and cfg.execute not in ("force", "off"):
+        # the lib files were just written: fingerprint them as they are now
+        state.last_run = LastRun(book_fingerprint(app, env), state.extras, state.lib_path,
+                                 keys, report)
+    return keys, ran
+
+
+def _execute(app: Sphinx, env: BuildEnvironment, cache: TieredCache, reader: PageReader,
+             lib_hashes: dict[str, str],
+             ) -> tuple[dict[str, dict[str, str]], set[str], dict[str, Any]]:
+    from .execution.cache import write_usage
+    from .runner import BookRunner, dependency_hash, framework_extra
+
+    state = get_state(env)
+    cfg = state.cfg
+    dep = dependency_hash(str(app.srcdir), cfg.dependencies)
+    state.extras = {fw: framework_extra(cfg, fw, lib_hashes, dep) for fw in cfg.tab_names}
+    runner = BookRunner(cfg, cache, reader=reader, on_progress=progress_printer(),
+                        on_notice=lambda msg: logger.info(f"[d2l] {msg}"),
+                        on_warning=warn_cache)
+    plans = runner.plan(_md_pages(env), state.extras, state.lib_path)
+    keys = {p.docname: dict(p.keys) for p in plans if p.keys}
+    results, report = runner.run(plans, cfg.execute)
+    if report.executed:
+        logger.info(f"[d2l] executed {report.executed} job(s) in {report.seconds:.1f} s, "
+                    f"{report.cached} from cache, {report.failed} failed")
+    report_failures(results)
+    state.results = results
+    state.report = report.to_json()
+    write_report(app, state.report)
+    write_usage(cache, {k for page in keys.values() for k in page.values()}, str(app.srcdir))
+    if cfg.cache_max_age > 0 and cache.writable is not None:
+        cache.writable.prune(older_than=cfg.cache_max_age * MAX_AGE_DAY)
+    ran = {d for (d, _), r in results.items() if not r.cached}
+    return keys, ran, state.report
+
+
+def _save_index(reader: PageReader, cache: TieredCache) -> None:
+    """The pages index goes where results go (the fallback folder of a read-only cache);
+    when nothing can be written, it is not kept (the pages are parsed again)."""
+    text = reader.dump()
+    if text is not None:
+        cache.write_file(INDEX_FILE, text)
+
+
+def _md_pages(env: BuildEnvironment) -> list[tuple[str, str]]:
+    pages = []
+    for docname in sorted(env.found_docs):
+        path = str(env.doc2path(docname))
+        if path.endswith(".md"):
+            pages.append((docname, path))
+    return pages
+
+
+def generate_library(app: Sphinx, env: BuildEnvironment, reader: PageReader) -> dict[str, str]:
+    """Write the ``#@save`` package; return the library hash per framework."""
+    from .library import LibraryConfig, api_anchor
+    from .library import generate_library as generate
+
+    state = get_state(env)
+    cfg = state.cfg
+    lib_config = LibraryConfig(
+        package=cfg.lib_package,
+        directory=cfg.lib_dir,
+        modules=dict(cfg.lib_modules),
+        headers=dict(cfg.lib_headers),
+        aliases={fw: cfg.alias_set(fw).library_code() for fw in cfg.tab_names},
+    )
+    result = generate(str(app.srcdir), cfg.tab_names, lib_config, index=app.config.root_doc,
+                      reader=reader)
+    for issue in result.issues:
+        docname = os.path.splitext(issue.docpath)[0].replace(os.sep, "/")
+        logger.warning(issue.message, location=(docname, issue.line or None),
+                       type="d2l", subtype="library")
+    for path in result.written:
+        logger.info(f"[d2l] wrote {os.path.relpath(path, app.srcdir)}")
+    for path in result.removed:
+        logger.info(f"[d2l] removed {os.path.relpath(path, app.srcdir)} (nothing saved for it)")
+    api = {
+        fw: [dict(dataclasses.asdict(e),
+                  docname=os.path.splitext(e.docpath)[0].replace(os.sep, "/"),
+                  anchor=api_anchor(fw, e.name))
+             for e in entries]
+        for fw, entries in result.api.items()
+    }
+    state.api_changed = api != state.api
+    state.api = api
+    state.lib_path = os.path.normpath(os.path.join(app.srcdir, cfg.lib_dir))
+    return dict(result.hashes)
+
+
+# ---------------------------------------------------------------------- while reading
+
+
+def page_results(env: BuildEnvironment, docname: str, cells: list[Cell],
+                 ) -> dict[str, JobResult | None]:
+    """The execution result of each framework of a page being read.
+
+    Results of this build's phase first, else the cache's. A framework whose result is
+    missing is left out of the page's recorded keys, so the page is read again once the
+    result exists; where the book executes, that is a ``d2l.cache`` warning.
+    """
+    state = get_state(env)
+    cfg = state.cfg
+    if cfg.execute == "off":
+        state.doc_keys[docname] = {}
+        return {}
+    from .runner import plan_page
+
+    plan = plan_page(docname, str(env.doc2path(docname)), cells, cfg, state.extras,
+                     state.lib_path)
+    shown: dict[str, str] = {}
+    results: dict[str, JobResult | None] = {}
+    for fw, key in plan.keys.items():
+        result = state.results.get((docname, fw))
+        if result is None or result.key != key:
+            lookup = open_cache(state).load(key)
+            result = lookup.result
+            if result is None and cfg.execute != "cache-only":
+                why = lookup.problem or "is missing (removed while the book was built?)"
+                warn_cache(f"[{fw}] the cached outputs {why}: the page is shown without "
+                           "them, and the next build runs it again", docname)
+        results[fw] = result.for_job(plan.jobs[fw]) if result is not None else None
+        if result is not None:
+            shown[fw] = key
+    state.doc_keys[docname] = shown
+    return results
+
+
+def image_writer(env: BuildEnvironment) -> Callable[[bytes, str], str]:
+    """Write output images once by content hash; return a source-relative URI. A folder
+    that can't be written is one ``d2l.output`` warning per build (the image is then
+    missing from the page)."""
+    state = get_state(env)
+    directory = state.image_dir
+    srcdir = str(env.srcdir)
+
+    def write(data: bytes, ext: str) -> str:
+        name = hashlib.sha256(data).hexdigest()[:32] + ext
+        path = os.path.join(directory, name)
+        if not os.path.exists(path):
+            try:
+                atomic_write(path, data)
+            except OSError as err:
+                if directory not in state.warned:
+                    state.warned.add(directory)
+                    logger.warning(f"cannot write output images to {directory}: "
+                                   f"{err.strerror or err}", type="d2l", subtype="output")
+        return "/" + os.path.relpath(path, srcdir).replace(os.sep, "/")
+
+    return write

@@ -1,0 +1,126 @@
+"""The extension's build state, behind one typed accessor.
+
+Everything the extension keeps on the Sphinx environment lives in one
+:class:`D2lState` at ``env.d2l_state``, reached through :func:`get_state`. Two kinds of
+fields:
+
+* kept between builds (pickled with the environment): the cache keys each document was
+  rendered with (:attr:`D2lState.doc_keys`, per document, kept right under ``-j`` by
+  :class:`D2lCollector`), the record of the last full execution phase for the no-op
+  path (:attr:`D2lState.last_run`) and the library's API list;
+* this build only (set at ``builder-inited``, never pickled): the validated config, the
+  folders, the execution results verified in this build, the report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sphinx.environment.collectors import EnvironmentCollector
+
+if TYPE_CHECKING:
+    from docutils import nodes
+    from sphinx.application import Sphinx
+    from sphinx.environment import BuildEnvironment
+
+    from .config import D2lConfig
+    from .execution.model import JobResult
+
+ATTRIBUTE = "d2l_state"
+
+
+@dataclass
+class LastRun:
+    """What the last full execution phase left, for the no-op path of the next build."""
+
+    fingerprint: str
+    """:func:`~.phase.book_fingerprint` of the book as that phase left it."""
+    extras: dict[str, str]
+    """The per-framework part of the cache keys (library and dependency hashes)."""
+    lib_path: str | None
+    keys: dict[str, dict[str, str]]
+    """docname → framework → cache key of every planned job."""
+    report: dict[str, Any]
+
+
+@dataclass
+class D2lState:
+    """The extension's state on one Sphinx environment."""
+
+    # ------------------------------------------------------------ kept between builds
+    doc_keys: dict[str, dict[str, str]] = field(default_factory=dict)
+    """docname → framework → the cache key whose outputs its doctree shows (a framework
+    whose outputs were missing is left out, so the page is read again)."""
+    last_run: LastRun | None = None
+    api: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """framework → saved names of the library (the API page)."""
+
+    # ------------------------------------------------------------ this build only
+    config: D2lConfig | None = None
+    outdir: str = ""
+    cache_dir: str = ""
+    image_dir: str = ""
+    bibtex: bool = False
+    extras: dict[str, str] = field(default_factory=dict)
+    lib_path: str | None = None
+    report: dict[str, Any] = field(default_factory=dict)
+    api_changed: bool = False
+    results: dict[tuple[str, str], JobResult] = field(default_factory=dict)
+    """(docname, framework) → the result read or run, and verified, in this build."""
+    warned: set[str] = field(default_factory=set)
+    """Problems already reported in this build (each once)."""
+
+    KEPT = ("doc_keys", "last_run", "api")
+
+    def __getstate__(self) -> dict[str, Any]:
+        # only what later builds need goes into the pickled environment (and into the
+        # environments that ``-j`` readers send back)
+        return {name: getattr(self, name) for name in self.KEPT}
+
+    def __setstate__(self, data: dict[str, Any]) -> None:
+        self.__init__()  # type: ignore[misc]
+        for name in self.KEPT:
+            if name in data:
+                setattr(self, name, data[name])
+
+    @property
+    def cfg(self) -> D2lConfig:
+        """The validated config of this build (set at ``builder-inited``)."""
+        if self.config is None:
+            raise RuntimeError("sphinx_d2ltabs: the build state has no config yet")
+        return self.config
+
+    def start_build(self) -> None:
+        """Forget what belongs to the previous build only."""
+        kept = self.__getstate__()
+        self.__setstate__(kept)
+
+
+def get_state(env: BuildEnvironment) -> D2lState:
+    """The extension's state on ``env`` (created on first use; a state of another
+    shape, e.g. from an older version of the extension, is replaced)."""
+    state = getattr(env, ATTRIBUTE, None)
+    if not isinstance(state, D2lState):
+        state = D2lState()
+        setattr(env, ATTRIBUTE, state)
+    return state
+
+
+class D2lCollector(EnvironmentCollector):
+    """Keeps the per-document part of the state right when documents are removed,
+    re-read, or read in parallel (``-j``)."""
+
+    def clear_doc(self, app: Sphinx, env: BuildEnvironment, docname: str) -> None:
+        get_state(env).doc_keys.pop(docname, None)
+
+    def merge_other(self, app: Sphinx, env: BuildEnvironment, docnames: AbstractSet[str],
+                    other: BuildEnvironment) -> None:
+        mine, theirs = get_state(env).doc_keys, get_state(other).doc_keys
+        for docname in docnames:
+            if docname in theirs:
+                mine[docname] = theirs[docname]
+
+    def process_doc(self, app: Sphinx, doctree: nodes.document) -> None:
+        pass
