@@ -8,11 +8,10 @@ import signal
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from typing import IO, Any
 
-from . import procs
+from . import launch, procs, reaper
 from .model import Job, JobResult
 
 POLL = 0.05
@@ -75,16 +74,16 @@ def _zmq_context() -> Any:
 
 
 class KernelSession:
-    """A started kernel, its process group and a client; always :meth:`close` it."""
+    """A started kernel, its process group and a client; always :meth:`close` it, in the
+    thread that made it (the kernel is killed when that thread ends, see :mod:`.launch`).
+    If this process dies without closing it, its watchdog kills it (:mod:`.reaper`)."""
 
     def __init__(self, job: Job, gpu_ids: Sequence[str], *,
                  start_timeout: float = START_TIMEOUT,
                  cancel: threading.Event | None = None) -> None:
-        from jupyter_client.manager import KernelManager
-
         self.job = job
         self.cancel = cancel
-        self.token = f"{os.getpid()}:{uuid.uuid4().hex}"
+        self.token = procs.new_token()
         self.pgid: int | None = None
         self.process: Any = None
         self.kc: Any = None
@@ -102,10 +101,12 @@ class KernelSession:
         with _LIVE_LOCK:
             _LIVE[id(self)] = self
         try:
-            self.km = KernelManager(kernel_name=job.kernel)
+            reaper.ensure()
+            self.km = launch.manager_class()(kernel_name=job.kernel)
             self.km.start_kernel(**kwargs)
             self.process = getattr(self.km.provisioner, "process", None)
             self.pgid = self._find_pgid()
+            reaper.watch_group(self.pgid)
             self._check_cancel()
             self.ctx = _zmq_context()
             self.kc = self.km.client(context=self.ctx)
@@ -215,6 +216,13 @@ class KernelSession:
     # ------------------------------------------------------------------ cells
     def run_cell(self, code: str, timeout: float, collector: Collector | None) -> CellRun:
         """Execute ``code``; its outputs go to ``collector`` (None: dropped)."""
+        try:
+            return self._run_cell(code, timeout, collector)
+        finally:
+            if collector is not None:
+                collector.flush()
+
+    def _run_cell(self, code: str, timeout: float, collector: Collector | None) -> CellRun:
         import zmq
 
         run = CellRun()
@@ -278,6 +286,7 @@ class KernelSession:
         self.closed = True
         try:
             self.kill()
+            reaper.forget_group(self.pgid)
             if self.process is not None:
                 with contextlib.suppress(Exception):
                     self.process.wait(timeout=5)
@@ -347,12 +356,35 @@ class Collector:
 
     Messages go to the cell whose execution they answer (output from a thread started
     in an earlier cell goes to that cell, as in Jupyter); ``update_display_data``
-    updates the displays with its id in every cell.
+    updates the displays with its id in every cell. Consecutive stream messages of one
+    name make one output: their texts are kept in a list and joined by :meth:`flush`
+    (joining each time would take quadratic time), so call it before reading outputs.
     """
 
     def __init__(self) -> None:
         self.cells: dict[str, CellRun] = {}
         self.displays: dict[str, list[dict[str, Any]]] = {}
+        self.streams: dict[int, tuple[dict[str, Any], list[str]]] = {}
+        """Stream outputs whose text is being joined: id → (output, texts)."""
+
+    def flush(self) -> None:
+        """Join the texts of the stream outputs into their ``text``."""
+        for output, texts in self.streams.values():
+            output["text"] = "".join(texts)
+        self.streams.clear()
+
+    def _join_stream(self, run: CellRun, output: dict[str, Any]) -> bool:
+        """Add a stream output to the cell's last output if it is the same stream."""
+        if not run.outputs:
+            return False
+        last = run.outputs[-1]
+        if last["output_type"] != "stream" or last["name"] != output["name"]:
+            return False
+        joined = self.streams.get(id(last))
+        if joined is None or joined[0] is not last:
+            joined = self.streams[id(last)] = (last, [last["text"]])
+        joined[1].append(output["text"])
+        return True
 
     def add(self, msg: dict[str, Any]) -> None:
         run = self.cells.get(msg.get("parent_header", {}).get("msg_id", ""))
@@ -387,11 +419,8 @@ class Collector:
         if run.clear_pending:
             run.outputs.clear()
             run.clear_pending = False
-        if msg_type == "stream" and run.outputs:
-            last = run.outputs[-1]
-            if last["output_type"] == "stream" and last["name"] == output["name"]:
-                last["text"] += output["text"]
-                return
+        if msg_type == "stream" and self._join_stream(run, output):
+            return
         if msg_type == "error" and run.error is None:
             run.error = _error(content)
         if msg_type == "execute_result":

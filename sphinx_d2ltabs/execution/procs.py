@@ -5,6 +5,9 @@ A kernel runs in its own session and process group (jupyter-client starts it wit
 the kernel process, and by a token in their environment (inherited by children that
 start their own session, and kept by orphans): on Linux all three through ``/proc``,
 elsewhere the process group only.
+
+A token names the build process that made it, ``<pid>:<start time>:<random hex>``: what
+a killed build left behind is found by its owner being gone (:func:`kill_orphans`).
 """
 
 from __future__ import annotations
@@ -12,11 +15,13 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
 TOKEN_VAR = "D2LTABS_KERNEL_TOKEN"
-"""Environment variable holding ``<pid of the starting process>:<random hex>``."""
+"""Environment variable holding ``<pid>:<start time>:<random hex>`` of the starting
+process (start time: ``0`` where unknown; older builds wrote ``<pid>:<hex>``)."""
 
 PROC = "/proc"
 ROUNDS = 6
@@ -44,6 +49,31 @@ def _stat(pid: str) -> ProcInfo | None:
         return ProcInfo(int(pid), int(fields[1]), int(fields[2]), int(fields[3]))
     except ValueError:
         return None
+
+
+def start_time(pid: int) -> str | None:
+    """A live (not zombie) process's start time (clock ticks after boot), or None."""
+    try:
+        with open(f"{PROC}/{pid}/stat", "rb") as fh:
+            raw = fh.read()
+    except OSError:
+        return None
+    fields = raw[raw.rfind(b")") + 2:].split()
+    if len(fields) < 20 or fields[0] in (b"Z", b"X", b"x"):
+        return None
+    return fields[19].decode("ascii", "replace")
+
+
+def owner_prefix(pid: int | None = None) -> str:
+    """``<pid>:<start time>:``, the start of the tokens made by process ``pid`` (default:
+    this one); the start time tells a later process with the same pid apart."""
+    pid = os.getpid() if pid is None else pid
+    return f"{pid}:{start_time(pid) or 0}:"
+
+
+def new_token() -> str:
+    """A token for one kernel of this process."""
+    return owner_prefix() + uuid.uuid4().hex
 
 
 def _has_token(pid: int, match: Callable[[bytes], bool]) -> bool:
@@ -110,13 +140,40 @@ def kill_tree(pgid: int | None, token: str | None) -> None:
                 os.kill(pid, signal.SIGKILL)
 
 
-def kill_owned() -> None:
-    """SIGKILL every process holding a token made by this process (all its kernels)."""
-    owner = f"{os.getpid()}:".encode()
+def kill_matching(token_match: Callable[[bytes], bool]) -> None:
+    """SIGKILL every process whose token satisfies ``token_match``, until none is left."""
     for _ in range(ROUNDS):
-        pids = find(None, lambda value: value.startswith(owner))
+        pids = find(None, token_match)
         if not pids:
             return
         for pid in pids:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
+
+
+def kill_owned(prefix: str | None = None) -> None:
+    """SIGKILL every process holding a token that starts with ``prefix`` (default: this
+    process's :func:`owner_prefix`, i.e. all its kernels)."""
+    wanted = (prefix or owner_prefix()).encode()
+    kill_matching(lambda value: value.startswith(wanted))
+
+
+def owner_gone(token: bytes) -> bool:
+    """Whether the process that made ``token`` has ended (its pid is gone or now belongs
+    to a process started at another time)."""
+    parts = token.split(b":")
+    if len(parts) < 2 or not parts[0].isdigit():
+        return False  # not a token of ours
+    started = start_time(int(parts[0]))
+    if started is None:
+        return True
+    known = len(parts) >= 3 and parts[1] not in (b"", b"0")
+    return known and parts[1] != started.encode()
+
+
+def kill_orphans() -> None:
+    """SIGKILL the processes of kernels whose build has ended (say, killed by SIGKILL
+    with its reaper). The token this process inherited, if any, is spared: its holders
+    include the kernel that started this process."""
+    own = os.environ.get(TOKEN_VAR, "").encode()
+    kill_matching(lambda value: value != own and owner_gone(value))

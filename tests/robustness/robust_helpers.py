@@ -196,3 +196,52 @@ def temp_files(*folders: Path) -> list[str]:
 
 def files_under(root: Path) -> set[str]:
     return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+
+
+def start_time(pid: int) -> str | None:
+    """A live (not zombie) process's start time (to tell a reused pid apart), or None."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(b")") + 2:].split()
+    return None if fields[0] in (b"Z", b"X") else fields[19].decode()
+
+
+def still_alive(started: Mapping[int, str | None]) -> list[int]:
+    """The processes of ``started`` (pid → :func:`start_time`) that are still alive."""
+    return [pid for pid, start in started.items()
+            if start is not None and start_time(pid) == start]
+
+
+def watchdogs_of(pid: int) -> list[int]:
+    """The live watchdog processes (``sphinx_d2ltabs.execution.reaper``) of the build
+    process ``pid`` (its pid is an argument of theirs)."""
+    found = []
+    owner = f"\0{pid}\0".encode()
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/cmdline", "rb") as fh:
+                cmdline = fh.read()
+        except OSError:
+            continue
+        if b"sphinx_d2ltabs.execution.reaper" in cmdline and owner in cmdline and _alive(name):
+            found.append(int(name))
+    return found
+
+
+def wait_for_file(path: Path, proc: subprocess.Popen[str], timeout: float) -> str:
+    """The text of ``path`` once it exists (written by rename: complete); fails the test
+    with the build's output when the build ends first or the deadline passes."""
+    import pytest
+
+    if not wait_until(lambda: path.exists() or proc.poll() is not None, timeout):
+        proc.kill()
+    if not path.exists():
+        if proc.poll() is None:
+            proc.kill()
+        pytest.fail(f"{path.name} was not written; the build wrote:\n{proc.communicate()[0]}")
+    return path.read_text(encoding="utf-8")
