@@ -124,3 +124,18 @@ def test_build_records_usage_and_prunes_old_entries(make_app: Any, tmp_path: Pat
     usage = json.loads((cache_dir / USAGE_FILE).read_text())
     assert len(usage["keys"]) == 3
     assert FileCache(cache_dir).keys() == set(usage["keys"]) | {stray[1]}
+
+
+def test_using_an_entry_marks_it(tmp_path: Path) -> None:
+    """A build that reads an entry keeps it from age-based pruning (marked at most once a
+    day, so a no-op build writes nothing)."""
+    keys = fill(tmp_path, 2)
+    age(tmp_path, keys[0], 10)
+    age(tmp_path, keys[1], 10)
+    cache = TieredCache([FileCache(tmp_path)])
+    assert cache.get(keys[0]) is not None
+    assert FileCache(tmp_path).prune(older_than=5 * DAY) == 1
+    assert FileCache(tmp_path).keys() == {keys[0]}
+    before = os.stat(FileCache(tmp_path).path(keys[0])).st_mtime_ns
+    assert cache.get(keys[0]) is not None
+    assert os.stat(FileCache(tmp_path).path(keys[0])).st_mtime_ns == before

@@ -30,6 +30,8 @@ from .model import JobResult
 USAGE_FILE = "last-build.json"
 """In the writable folder: when the last build ran and which keys it used."""
 READ_ONLY_ERRORS = (errno.EACCES, errno.EPERM, errno.EROFS)
+TOUCH_AFTER = 86400.0
+"""An entry used by a build is marked used (its mtime) when its mark is older than this."""
 
 
 class Cache(Protocol):
@@ -50,6 +52,8 @@ class Lookup:
     corrupt: bool = False
     """The entry exists and is not a valid result (as opposed to unreadable)."""
     path: str = ""
+    mtime: float = 0.0
+    """When the entry was last written or marked used."""
 
 
 class FileCache:
@@ -74,6 +78,7 @@ class FileCache:
         try:
             with open(path, "rb") as fh:
                 raw = fh.read()
+                mtime = os.fstat(fh.fileno()).st_mtime
         except FileNotFoundError:
             return Lookup(None, path=path)
         except OSError as err:  # transient or permissions: keep the entry
@@ -90,7 +95,7 @@ class FileCache:
                     os.remove(path)
             return Lookup(None, f"is corrupt ({reason})", corrupt=True, path=path)
         result.key = key
-        return Lookup(result, path=path)
+        return Lookup(result, path=path, mtime=mtime)
 
     def get(self, key: str) -> JobResult | None:
         return self.load(key).result
@@ -201,8 +206,8 @@ class TieredCache:
         for tier in self.tiers:
             lookup = tier.load(key, remove_corrupt=remove_corrupt)
             if lookup.result is not None:
-                if tier is self.writable:
-                    tier.touch(key)
+                if tier is self.writable and lookup.mtime < time.time() - TOUCH_AFTER:
+                    tier.touch(key)  # (at most once a day: a no-op build stays cheap)
                 return lookup
             if lookup.problem and not first_problem.problem:
                 first_problem = lookup
