@@ -2,7 +2,8 @@
 
 Every field carries its help text and a validator in its metadata; the docs'
 configuration reference is generated from this class (``d2l-config-table``).
-Modules never read ``app.config.d2l_*`` directly: they use :func:`get_config`.
+Modules never read ``app.config.d2l_*`` directly: they use the validated
+:class:`D2lConfig` (``app.d2l_config``, ``state.config``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,15 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
+
+from myst_parser.config.dc_validators import (
+    ValidatorType,
+    deep_iterable,
+    deep_mapping,
+    optional,
+    validate_fields,
+)
+from sphinx.config import ENUM
 
 EXECUTE_MODES = ("auto", "force", "cache-only", "off")
 NONHTML_TABS = ("all", "default")
@@ -50,7 +60,83 @@ def _check(cond: bool, option: str, message: str) -> None:
         raise ConfigError(f"d2l_{option}: {message}")
 
 
-def _v_tabs(value: Any) -> None:
+# Validators follow myst-parser's dataclass protocol, ``(inst, field, value, suffix)``,
+# so that its ``optional``, ``deep_iterable``, ``deep_mapping`` and ``validate_fields``
+# compose them (``suffix`` locates an item: ``d2l_gpus['pytorch']: -1 must be ...``).
+# Its leaf validators (``instance_of``, ``in_``) are not used: their messages name Python
+# types (``'timeout' must be of type <class 'float'>``) and are no ConfigError.
+
+
+def _rule(test: Callable[[Any], bool], message: str, show_value: bool = True) -> ValidatorType:
+    """A validator raising ``ConfigError("d2l_<option><suffix>: <value> <message>")``
+    unless ``test(value)``."""
+
+    def validator(inst: Any, field: dataclasses.Field[Any], value: Any,
+                  suffix: str = "") -> None:
+        if not test(value):
+            shown = f"{value!r} " if show_value else ""
+            raise ConfigError(f"d2l_{field.name}{suffix}: {shown}{message}")
+
+    return validator
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _one_of(choices: tuple[str, ...]) -> ValidatorType:
+    return _rule(lambda v: v in choices, f"is not one of {', '.join(choices)}")
+
+
+def _inside(value: str) -> bool:
+    """A relative path that stays inside the folder it is relative to."""
+    norm = os.path.normpath(value or ".")
+    return not os.path.isabs(value) and norm != os.pardir and not norm.startswith(
+        os.pardir + os.sep)
+
+
+def _is_list(value: Any) -> bool:
+    return isinstance(value, (list, tuple))
+
+
+_STRING = _rule(lambda v: isinstance(v, str), "must be a string")
+_BOOL = _rule(lambda v: isinstance(v, bool), "must be True or False")
+_POSITIVE = _rule(lambda v: _number(v) and v > 0, "must be a positive number")
+_NON_NEGATIVE = _rule(lambda v: _number(v) and v >= 0, "must be a number >= 0")
+_STRING_LIST = deep_iterable(_STRING, _rule(_is_list, "must be a list of strings", False))
+_INSIDE = [_STRING, _rule(_inside, "must stay inside the source folder (a relative path "
+                                   "without '..')")]
+_FRAMEWORK_KEY = _rule(lambda v: isinstance(v, str), "must be a framework name (a string)")
+
+
+def _framework_map(value: ValidatorType, example: str) -> ValidatorType:
+    """``{framework: value}``."""
+    return deep_mapping(_FRAMEWORK_KEY, value, _rule(
+        lambda v: isinstance(v, Mapping), f"must be a dict {example}", False))
+
+
+_IDENTIFIER = _rule(lambda v: isinstance(v, str) and v.isidentifier(),
+                    "must be a Python identifier (it names a file or folder)")
+_KERNEL_ENV = _framework_map(
+    _rule(lambda v: isinstance(v, Mapping) and all(
+        isinstance(k, str) and isinstance(x, str) for k, x in v.items()),
+        "must be a dict of strings {VAR: value}"),
+    "{framework: {VAR: value}} (use '*' for every framework)")
+_GPUS = _framework_map(
+    _rule(lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+          "must be a non-negative integer"),
+    "{framework: number of GPUs}")
+_GPU_IDS = optional(deep_iterable(
+    _rule(lambda v: isinstance(v, (str, int)), "must be a GPU id such as '0'"),
+    _rule(_is_list, "must be None (auto-detect) or a list of GPU ids such as ['0', '1']",
+          False)))
+_LIB_MODULES = _framework_map(
+    _rule(lambda v: isinstance(v, str) and v.isidentifier(),
+          "must be a Python identifier (it names a module file)"),
+    "{framework: module name}")
+
+
+def _tabs(inst: Any, field: dataclasses.Field[Any], value: Any, suffix: str = "") -> None:
     _check(isinstance(value, (list, tuple)) and len(value) > 0, "tabs",
            "must be a non-empty list of framework names, e.g. ['pytorch', 'jax']")
     seen: set[str] = set()
@@ -70,144 +156,31 @@ def _v_tabs(value: Any) -> None:
         seen.add(name)
 
 
-def _v_str_map(option: str) -> Callable[[Any], None]:
-    def check(value: Any) -> None:
-        _check(isinstance(value, Mapping), option, "must be a dict {framework: string}")
-        for k, v in value.items():
-            _check(isinstance(k, str) and isinstance(v, str), option,
-                   f"entry {k!r}: {v!r} must map a framework name to a string")
-
-    return check
-
-
-def _v_env(value: Any) -> None:
-    _check(isinstance(value, Mapping), "kernel_env",
-           "must be a dict {framework: {VAR: value}} (use '*' for every framework)")
-    for k, env in value.items():
-        _check(isinstance(env, Mapping), "kernel_env", f"{k!r} must map to a dict of strings")
-        for var, val in env.items():
-            _check(isinstance(var, str) and isinstance(val, str), "kernel_env",
-                   f"{k!r}: {var!r}={val!r} must be strings")
-
-
-def _v_gpus(value: Any) -> None:
-    _check(isinstance(value, Mapping), "gpus", "must be a dict {framework: number of GPUs}")
-    for k, v in value.items():
-        _check(isinstance(v, int) and not isinstance(v, bool) and v >= 0, "gpus",
-               f"{k!r}: {v!r} must be a non-negative integer")
-
-
-def _v_gpu_ids(value: Any) -> None:
-    _check(value is None or (isinstance(value, (list, tuple))
-                             and all(isinstance(x, (str, int)) for x in value)),
-           "gpu_ids", "must be None (auto-detect) or a list of GPU ids such as ['0', '1']")
-
-
-def _v_choice(option: str, choices: tuple[str, ...]) -> Callable[[Any], None]:
-    def check(value: Any) -> None:
-        _check(value in choices, option, f"{value!r} is not one of {', '.join(choices)}")
-
-    return check
-
-
-def _v_positive(option: str, allow_none: bool = False) -> Callable[[Any], None]:
-    def check(value: Any) -> None:
-        if allow_none and value is None:
-            return
-        _check(isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0,
-               option, f"{value!r} must be a positive number")
-
-    return check
-
-
-def _v_non_negative(option: str) -> Callable[[Any], None]:
-    def check(value: Any) -> None:
-        _check(isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0,
-               option, f"{value!r} must be a number >= 0")
-
-    return check
-
-
-def _v_bool(option: str) -> Callable[[Any], None]:
-    def check(value: Any) -> None:
-        _check(isinstance(value, bool), option, f"{value!r} must be True or False")
-
-    return check
-
-
-def _v_str(option: str) -> Callable[[Any], None]:
-    def check(value: Any) -> None:
-        _check(isinstance(value, str), option, f"{value!r} must be a string")
-
-    return check
-
-
-def _v_identifier(option: str) -> Callable[[Any], None]:
-    """A package or module name (a file name in the library folder: no path)."""
-    def check(value: Any) -> None:
-        _check(isinstance(value, str) and value.isidentifier(), option,
-               f"{value!r} must be a Python identifier (it names a file or folder)")
-
-    return check
-
-
-def _v_identifier_map(option: str) -> Callable[[Any], None]:
-    def check(value: Any) -> None:
-        _v_str_map(option)(value)
-        for k, v in value.items():
-            _check(v.isidentifier(), option,
-                   f"{k!r}: {v!r} must be a Python identifier (it names a module file)")
-
-    return check
-
-
-def _v_inside(option: str) -> Callable[[Any], None]:
-    """A folder relative to the source folder that stays inside it."""
-    def check(value: Any) -> None:
-        _check(isinstance(value, str), option, f"{value!r} must be a string")
-        norm = os.path.normpath(value or ".")
-        _check(not os.path.isabs(value) and norm != os.pardir
-               and not norm.startswith(os.pardir + os.sep), option,
-               f"{value!r} must be a folder inside the source folder (a relative path "
-               "without '..')")
-
-    return check
-
-
-def _v_str_list(option: str) -> Callable[[Any], None]:
-    def check(value: Any) -> None:
-        _check(isinstance(value, (list, tuple)) and all(isinstance(x, str) for x in value),
-               option, "must be a list of strings")
-
-    return check
-
-
-def _v_regex(option: str) -> Callable[[Any], None]:
-    def check(value: Any) -> None:
-        _check(isinstance(value, str), option, f"{value!r} must be a string")
-        try:
-            re.compile(value)
-        except re.error as err:
-            raise ConfigError(f"d2l_{option}: {value!r} is not a regular expression: {err}"
-                              ) from None
-
-    return check
-
-
-def _v_aliases(value: Any) -> None:
+def _alias_section(inst: Any, field: dataclasses.Field[Any], value: Any,
+                   suffix: str = "") -> None:
     from .aliases import AliasError, AliasSet
 
-    _check(isinstance(value, Mapping), "aliases", "must be a dict {framework: {key: text}}")
-    for fw, section in value.items():
-        _check(isinstance(section, Mapping), "aliases", f"{fw!r} must map to a dict of strings")
-        try:
-            AliasSet.from_config(section)
-        except AliasError as err:
-            raise ConfigError(f"d2l_aliases[{fw!r}]: {err}") from None
+    _check(isinstance(value, Mapping), f"{field.name}{suffix}", "must be a dict of strings")
+    try:
+        AliasSet.from_config(value)
+    except AliasError as err:
+        raise ConfigError(f"d2l_{field.name}{suffix}: {err}") from None
 
 
-def _meta(help: str, validator: Callable[[Any], None], rebuild: str = "env") -> dict[str, Any]:
-    return {"help": help, "validator": validator, "rebuild": rebuild}
+def _regex(inst: Any, field: dataclasses.Field[Any], value: Any, suffix: str = "") -> None:
+    _STRING(inst, field, value, suffix)
+    try:
+        re.compile(value)
+    except re.error as err:
+        raise ConfigError(f"d2l_{field.name}{suffix}: {value!r} is not a regular "
+                          f"expression: {err}") from None
+
+
+def _meta(help: str, validator: ValidatorType | list[ValidatorType], rebuild: str = "env",
+          types: ENUM | None = None) -> dict[str, Any]:
+    """A field's metadata: its help text, its validator(s) (run by myst-parser's
+    ``validate_fields``), Sphinx's rebuild kind and, for a choice, Sphinx's ``ENUM``."""
+    return {"help": help, "validator": validator, "rebuild": rebuild, "types": types}
 
 
 @dataclass
@@ -219,7 +192,7 @@ class D2lConfig:
         metadata=_meta(
             "Ordered framework list, as d2lbook's ``tabs``; the first is the default tab "
             "(unmarked cells belong to it). Entries are names or ``(name, label)`` pairs.",
-            _v_tabs,
+            _tabs,
         ),
     )
     execute: str = field(
@@ -227,7 +200,7 @@ class D2lConfig:
         metadata=_meta(
             "``auto``: run stale (document, framework) pairs; ``force``: run everything; "
             "``cache-only``: never run, show cached outputs; ``off``: no execution, no outputs.",
-            _v_choice("execute", EXECUTE_MODES),
+            _one_of(EXECUTE_MODES), types=ENUM(*EXECUTE_MODES),
         ),
     )
     execute_tabs: list[str] = field(
@@ -235,127 +208,128 @@ class D2lConfig:
         metadata=_meta("Frameworks whose cells are executed (default: every framework); the "
                        "others are shown without outputs, e.g. ``['pytorch']`` to run a "
                        "four-framework book where only PyTorch is installed.",
-                       _v_str_list("execute_tabs")),
+                       _STRING_LIST),
     )
     kernels: dict[str, str] = field(
         default_factory=dict,
         metadata=_meta("Kernelspec name per framework (default ``python3``).",
-                       _v_str_map("kernels")),
+                       _framework_map(_STRING, "{framework: kernelspec name}")),
     )
     kernel_env: dict[str, dict[str, str]] = field(
         default_factory=dict,
         metadata=_meta("Extra environment variables per framework (key ``*``: all frameworks).",
-                       _v_env),
+                       _KERNEL_ENV),
     )
     setup_code: dict[str, str] = field(
         default_factory=dict,
         metadata=_meta("Code run silently in each kernel of that framework before its cells.",
-                       _v_str_map("setup_code")),
+                       _framework_map(_STRING, "{framework: code}")),
     )
     gpus: dict[str, int] = field(
         default_factory=dict,
-        metadata=_meta("GPUs each kernel of a framework needs, e.g. ``{'pytorch': 1}``.", _v_gpus),
+        metadata=_meta("GPUs each kernel of a framework needs, e.g. ``{'pytorch': 1}``.",
+                       _GPUS),
     )
     gpu_ids: list[str] | None = field(
         default=None,
         metadata=_meta("GPU ids to hand out; ``None`` detects them (``CUDA_VISIBLE_DEVICES``, "
-                       "``nvidia-smi -L``).", _v_gpu_ids),
+                       "``nvidia-smi -L``).", _GPU_IDS),
     )
     strict_gpu: bool = field(
         default=False,
         metadata=_meta("Fail GPU frameworks when no GPU exists instead of running them on CPU.",
-                       _v_bool("strict_gpu")),
+                       _BOOL),
     )
     workers: int | None = field(
         default=None,
         metadata=_meta("Kernels run at once (default: the number of CPUs).",
-                       _v_positive("workers", allow_none=True)),
+                       optional(_POSITIVE)),
     )
     timeout: float = field(
         default=600.0,
-        metadata=_meta("Per-cell timeout in seconds.", _v_positive("timeout")),
+        metadata=_meta("Per-cell timeout in seconds.", _POSITIVE),
     )
     allow_errors: bool = field(
         default=False,
         metadata=_meta("Keep running a page after a failing cell (the error is still reported).",
-                       _v_bool("allow_errors")),
+                       _BOOL),
     )
     cache_dir: str = field(
         default="",
         metadata=_meta("Execution cache folder (default ``<outdir>/../.d2l_cache``); relative "
-                       "paths are relative to the source folder.", _v_str("cache_dir")),
+                       "paths are relative to the source folder.", _STRING),
     )
     cache_max_age: float = field(
         default=30.0,
         metadata=_meta("Days after which a cache entry that no build used is removed (at the "
                        "end of a build that executed); ``0`` keeps every entry. "
                        "``python -m sphinx_d2ltabs cache prune`` removes entries by hand.",
-                       _v_non_negative("cache_max_age")),
+                       _NON_NEGATIVE),
     )
     dependencies: list[str] = field(
         default_factory=list,
         metadata=_meta("Glob patterns (relative to the source folder) of files whose content is "
                        "part of every cache key (data files, local modules).",
-                       _v_str_list("dependencies")),
+                       _STRING_LIST),
     )
     max_output_chars: int = field(
         default=20000,
         metadata=_meta("Text outputs longer than this are truncated with a note.",
-                       _v_positive("max_output_chars")),
+                       _POSITIVE),
     )
     nonhtml_tabs: str = field(
         default="all",
         metadata=_meta("Non-HTML builders (latex, text...): ``all`` shows every tab one after "
                        "the other, ``default`` only the default framework.",
-                       _v_choice("nonhtml_tabs", NONHTML_TABS)),
+                       _one_of(NONHTML_TABS), types=ENUM(*NONHTML_TABS)),
     )
     storage_prefix: str = field(
         default="",
         metadata=_meta("Browser localStorage prefix of the remembered tab (default: "
-                       "``d2ltabs-<project>-``).", _v_str("storage_prefix")),
+                       "``d2ltabs-<project>-``).", _STRING),
     )
     lib_package: str = field(
         default="d2l",
         metadata=_meta("Name of the generated ``#@save`` package.",
-                       _v_identifier("lib_package")),
+                       _IDENTIFIER),
     )
     lib_dir: str = field(
         default=".",
         metadata=_meta("Folder (relative to the source folder) holding the generated package.",
-                       _v_inside("lib_dir")),
+                       _INSIDE),
     )
     lib_modules: dict[str, str] = field(
         default_factory=dict,
         metadata=_meta("Module file stem per framework, e.g. ``{'pytorch': 'torch'}`` "
-                       "(default: the framework name).", _v_identifier_map("lib_modules")),
+                       "(default: the framework name).", _LIB_MODULES),
     )
     lib_headers: dict[str, str] = field(
         default_factory=dict,
         metadata=_meta("Text kept verbatim at the top of each generated module.",
-                       _v_str_map("lib_headers")),
+                       _framework_map(_STRING, "{framework: text}")),
     )
     aliases: dict[str, dict[str, str]] = field(
         default_factory=dict,
         metadata=_meta("d2lbook's ``[library-<tab>]`` aliases per framework: ``lib_name``, "
                        "``simple_alias``, ``fluent_alias``, ``args_alias``, ``reverse_alias``, "
                        "``alias``; applied to the code shown and run in that framework.",
-                       _v_aliases),
+                       _framework_map(_alias_section, "{framework: {key: text}}")),
     )
     show_original: bool = field(
         default=False,
         metadata=_meta("Bilingual books: show the original text kept in an HTML comment as a "
                        "collapsible element after its translation (HTML only).",
-                       _v_bool("show_original")),
+                       _BOOL),
     )
     translation_placeholder: str = field(
         default=r"^\*dịch đoạn phía trên\*$",
         metadata=_meta("Regular expression of an untranslated placeholder paragraph "
-                       "(translation status report).", _v_regex("translation_placeholder")),
+                       "(translation status report).", _regex),
     )
     lib_enable: bool = field(
         default=True,
         metadata=_meta("Generate the ``#@save`` package during the build.",
-                       _v_bool("lib_enable")),
+                       _BOOL),
     )
     lib_api_page: str = field(
         default="",
@@ -363,7 +337,7 @@ class D2lConfig:
                        "class and variable per framework, each linked to the cell defining "
                        "it (e.g. ``'api'`` writes ``api.md``; add it to a toc). Empty: none. "
                        "The ``d2l-library-api`` directive renders the same list on any page.",
-                       _v_inside("lib_api_page")),
+                       _INSIDE),
     )
 
     # ------------------------------------------------------------------ derived
@@ -415,8 +389,7 @@ class D2lConfig:
         return str(self.alias_set(framework).apply(cell.code_for(framework)))
 
     def validate(self) -> None:
-        for f in fields(self):
-            f.metadata["validator"](getattr(self, f.name))
+        validate_fields(self)
         names = set(self.tab_names) | {"*"}
         for option in ("kernels", "kernel_env", "setup_code", "gpus", "lib_modules",
                        "lib_headers", "aliases"):
@@ -427,10 +400,6 @@ class D2lConfig:
             _check(key in self.tab_names, "execute_tabs",
                    f"{key!r} is not a configured framework (d2l_tabs = {self.tab_names})")
         _check_module_clashes(self)
-
-
-def config_fields() -> list[dataclasses.Field[Any]]:
-    return list(fields(D2lConfig))
 
 
 def _coerce(annotation: str, value: Any) -> Any:

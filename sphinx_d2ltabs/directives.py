@@ -6,6 +6,8 @@
     build that executed something.
 ``d2l-config-table``
     The configuration reference, generated from :class:`~.config.D2lConfig`.
+``d2l-warnings-table``
+    The warning subtypes, generated from :class:`~.warnings_.D2lWarning`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from sphinx.util.docutils import SphinxDirective
 from .config import D2lConfig
 from .fileio import atomic_write
 from .state import get_state
+from .warnings_ import WARNING_TYPE, D2lWarning
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[nodes.Node | str]],
@@ -93,6 +96,17 @@ class ConfigTable(SphinxDirective):
                 f.metadata["help"].replace("``", ""),
             ])
         return [_table(["option", "default", "meaning"], rows, ["d2l-config-table"])]
+
+
+class WarningsTable(SphinxDirective):
+    """Render the ``d2l.*`` warning subtypes."""
+
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        rows = [[nodes.paragraph("", "", nodes.literal(text=f"{WARNING_TYPE}.{w.value}")),
+                 w.help.replace("``", "")] for w in D2lWarning]
+        return [_table(["warning", "meaning"], rows, ["d2l-warnings-table"])]
 
 
 class TranslationStatus(SphinxDirective):
@@ -210,6 +224,7 @@ def _report_pages(app: Sphinx, env: BuildEnvironment, added: set[str], changed: 
 def setup_directives(app: Sphinx) -> None:
     app.add_directive("d2l-execution-report", ExecutionReport)
     app.add_directive("d2l-config-table", ConfigTable)
+    app.add_directive("d2l-warnings-table", WarningsTable)
     app.add_directive("d2l-translation-status", TranslationStatus)
     app.add_directive("d2l-library-api", LibraryApi)
     app.add_node(api_ref)

@@ -15,6 +15,8 @@ from typing import Any
 
 from sphinx.util import logging
 
+from .warnings_ import D2lWarning, warn
+
 logger = logging.getLogger(__name__)
 
 LENIENT = "d2l_utf_8_sig_replace"
@@ -78,9 +80,9 @@ def on_env_before_read_docs(app: Any, env: Any, docnames: list[str]) -> None:
         if bad is None:
             continue
         line, byte = bad
-        logger.warning(f"the page is not valid UTF-8 (byte 0x{byte:02x} on this line): "
-                       "undecodable bytes are shown as U+FFFD",
-                       location=(docname, line), type="d2l", subtype="encoding")
+        warn(logger, f"the page is not valid UTF-8 (byte 0x{byte:02x} on this line): "
+             "undecodable bytes are shown as U+FFFD", D2lWarning.ENCODING,
+             location=(docname, line))
         lenient = True
     if not lenient:
         return

@@ -19,6 +19,7 @@ from markdown_it import MarkdownIt
 from .cells import Cell, FenceAttributes
 from .dialect import Diagnostic, create_md_parser, read_document
 from .fileio import atomic_write
+from .warnings_ import D2lWarning
 
 INDEX_VERSION = "1"
 
@@ -127,7 +128,7 @@ class PageReader:
                     cells=[_cell_from_json(dict(c)) for c in entry["cells"]],
                     toc=[str(t) for t in entry["toc"]],
                     diagnostics=[Diagnostic(int(d["line"]), str(d["message"]),
-                                            str(d.get("subtype", "syntax")))
+                                            str(d.get("subtype", D2lWarning.SYNTAX.value)))
                                  for d in entry["diagnostics"]],
                 )
             except (KeyError, TypeError, ValueError, AttributeError):

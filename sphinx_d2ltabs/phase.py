@@ -30,6 +30,7 @@ from sphinx.util import logging
 from .fileio import atomic_write
 from .reporting import progress_printer, report_failures, write_report
 from .state import D2lState, LastRun, get_state
+from .warnings_ import D2lWarning, warn
 
 if TYPE_CHECKING:
     from .cells import Cell
@@ -44,7 +45,7 @@ INDEX_FILE = "pages.json"
 
 
 def warn_cache(message: str, docname: str | None = None) -> None:
-    logger.warning(message, location=docname, type="d2l", subtype="cache")
+    warn(logger, message, D2lWarning.CACHE, location=docname)
 
 
 def open_cache(state: D2lState) -> TieredCache:
@@ -242,8 +243,8 @@ def generate_library(app: Sphinx, env: BuildEnvironment, reader: PageReader) -> 
                       reader=reader)
     for issue in result.issues:
         docname = os.path.splitext(issue.docpath)[0].replace(os.sep, "/")
-        logger.warning(issue.message, location=(docname, issue.line or None),
-                       type="d2l", subtype="library")
+        warn(logger, issue.message, D2lWarning.LIBRARY,
+             location=(docname, issue.line or None))
     for path in result.written:
         logger.info(f"[d2l] wrote {os.path.relpath(path, app.srcdir)}")
     for path in result.removed:
@@ -316,8 +317,8 @@ def image_writer(env: BuildEnvironment) -> Callable[[bytes, str], str]:
             except OSError as err:
                 if directory not in state.warned:
                     state.warned.add(directory)
-                    logger.warning(f"cannot write output images to {directory}: "
-                                   f"{err.strerror or err}", type="d2l", subtype="output")
+                    warn(logger, f"cannot write output images to {directory}: "
+                         f"{err.strerror or err}", D2lWarning.OUTPUT)
         return "/" + os.path.relpath(path, srcdir).replace(os.sep, "/")
 
     return write

@@ -11,6 +11,7 @@ from sphinx.util import logging
 
 from .fileio import atomic_write
 from .outputs import strip_ansi
+from .warnings_ import D2lWarning, warn
 
 if TYPE_CHECKING:
     from sphinx.application import Sphinx
@@ -41,7 +42,7 @@ def report_failures(results: Mapping[tuple[str, str], JobResult]) -> None:
         text = f"[{fw}] {message}{note}"
         if tb and tb not in message:  # (a start failure's message holds the kernel's log)
             text += "\n" + tb
-        logger.warning(text, location=(docname, line or None), type="d2l", subtype="execute")
+        warn(logger, text, D2lWarning.EXECUTE, location=(docname, line or None))
 
 
 def progress_printer() -> Callable[[Progress], None]:
@@ -68,5 +69,5 @@ def write_report(app: Sphinx, data: dict[str, Any]) -> None:
     try:
         atomic_write(path, json.dumps(data, indent=1, sort_keys=True))
     except OSError as err:
-        logger.warning(f"cannot write the execution report {path}: {err.strerror or err}",
-                       type="d2l", subtype="output")
+        warn(logger, f"cannot write the execution report {path}: {err.strerror or err}",
+             D2lWarning.OUTPUT)
