@@ -291,8 +291,8 @@ def page_results(env: BuildEnvironment, docname: str, cells: list[Cell],
             result = lookup.result
             if result is None and cfg.execute != "cache-only":
                 why = lookup.problem or "is missing (removed while the book was built?)"
-                warn_cache(f"[{fw}] the cached outputs {why}: the page is shown without "
-                           "them, and the next build runs it again", docname)
+                warn_cache(f"[{fw}] the cached result {why}: the page is shown without "
+                           "its outputs, and the next build runs it again", docname)
         results[fw] = result.for_job(plan.jobs[fw]) if result is not None else None
         if result is not None:
             shown[fw] = key
