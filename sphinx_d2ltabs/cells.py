@@ -30,8 +30,10 @@ TAB_LINE = re.compile(r"^[ \t]*(?:#\s*@tab\b|(?:#[ \t]*)?%%tab\b).*$", re.IGNORE
 #: ``#@tab`` with no name: d2lbook treats it as unmarked; we warn.
 EMPTY_TAB_LINE = re.compile(r"^[ \t]*(?:#\s*@tab|%%tab)[ \t]*$", re.IGNORECASE)
 #: Display markers; a whole-line marker is removed, a trailing one is cut off.
+#: (A match starts where a run of blanks starts: linear time on a line of many blanks.)
 HIDE_MARK = re.compile(
-    r"[ \t]*#@(?:hide_all|hide_code|hide_output|hide|allow_error)\b[ \t]*$", re.IGNORECASE
+    r"(?<![ \t])[ \t]*#@(?:hide_all|hide_code|hide_output|hide|allow_error)\b[ \t]*$",
+    re.IGNORECASE,
 )
 HIDE_LINE = re.compile(
     r"^[ \t]*(?:#@(?:hide_all|hide_code|hide_output|hide|allow_error)"
@@ -40,7 +42,9 @@ HIDE_LINE = re.compile(
     re.IGNORECASE,
 )
 LOAD_EXT_TAB = "%load_ext d2lbook.tab"
-SELECTED_IF = re.compile(r"^(?P<indent>[ ]*)if\b.*\btab\.selected\((?P<args>[^)]*)\)")
+#: ``if ... tab.selected(...)`` (the two parts: one regex backtracks on a long line)
+SELECTED_IF = re.compile(r"^(?P<indent>[ ]*)if\b")
+SELECTED_CALL = re.compile(r"\btab\.selected\(")
 _ATTR_TOKEN = re.compile(
     r"""\.([^\s{}=.]+)|#([^\s{}=]+)|([\w-]+)=("[^"]*"|'[^']*'|[^\s{}]+)|(\S+)"""
 )
@@ -163,7 +167,8 @@ def flatten_tab_branches(lines: list[str], framework: str) -> list[str]:
     indent = 0
     for ln in lines:
         m = SELECTED_IF.match(ln)
-        if m:
+        call = SELECTED_CALL.search(ln, m.end()) if m else None
+        if m and call and ln.find(")", call.end()) >= 0:
             # the framework quoted anywhere on the line matches, so
             # ``if tab.selected('mxnet') or tab.selected('pytorch'):`` matches both
             mode = 1 if any(q in ln.lower() for q in quoted) else 2

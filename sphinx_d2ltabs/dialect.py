@@ -20,6 +20,7 @@ Grouping
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -87,7 +88,7 @@ def _diag(state: StateBlock | StateCore, line: int, message: str, subtype: str =
 
 
 def _split_tabs(value: str) -> list[str]:
-    return [t.strip().lower() for t in value.strip("`").split(",") if t.strip()]
+    return list(dict.fromkeys(t.strip().lower() for t in value.strip("`").split(",") if t.strip()))
 
 
 # --------------------------------------------------------------------------- block rules
@@ -189,26 +190,71 @@ def _role(state: StateInline, silent: bool) -> bool:
         return False
     if pos > 0 and (state.src[pos - 1].isalnum() or state.src[pos - 1] in ":`"):
         return False
-    m = ROLE.match(state.src, pos)
+    m = ROLE.match(state.src, pos, state.posMax)
     if not m:
         return False
     ticks = m.group(2)
     start = m.end()
-    close = state.src.find(ticks, start)
+    # (a text with many unclosed roles: no search to the end of the text from each)
+    unclosed: dict[tuple[str, int], int] = state.__dict__.setdefault("d2l_unclosed", {})
+    if start >= unclosed.get((ticks, state.posMax), len(state.src) + 1):
+        return False
+    close = state.src.find(ticks, start, state.posMax)
     if close < 0:
+        unclosed[(ticks, state.posMax)] = start
         return False
     if not silent:
         token = state.push("d2l_role", "", 0)
         # inline tokens inherit their paragraph's first line: keep the offset of this line
-        token.meta = {"name": m.group(1), "line_offset": state.src.count("\n", 0, pos)}
+        token.meta = {"name": m.group(1), "line_offset": _line_offset(state, pos)}
         token.content = state.src[start:close].replace("\n", " ")
     state.pos = close + len(ticks)
     return True
 
 
-SLIDE_KEEP = re.compile(r"\(\*\*(.+?)\*\*\)|\[\*\*(.+?)\*\*\](?!\()", re.DOTALL)
-SLIDE_ONLY = re.compile(r"\(~~.+?~~\)|\[~~.+?~~\](?!\()", re.DOTALL)
+def _line_offset(state: StateInline, pos: int) -> int:
+    """The number of newlines before ``pos`` (counted on from the last call's position)."""
+    last, count = state.__dict__.get("d2l_newlines", (0, 0))
+    if pos < last:
+        last, count = 0, 0
+    count += state.src.count("\n", last, pos)
+    state.__dict__["d2l_newlines"] = (pos, count)
+    return count
+
+
 SLIDE_OPEN = re.compile(r"\[\*\*|\(\*\*")
+
+
+def strip_slide_marks(text: str, mark: str, keep: bool) -> str:
+    r"""Remove the slide marks ``(MMtextMM)`` / ``[MMtextMM]`` (``MM`` = ``mark`` twice) from
+    ``text``, keeping ``text`` or not; ``[MMtextMM](url)`` stays (a link).
+
+    The same as ``re.sub`` of ``\(MM(.+?)MM\)|\[MM(.+?)MM\](?!\()`` (DOTALL), in linear time:
+    that regex scans to the end of the text from every opener that is never closed.
+    """
+    pair = re.escape(mark * 2)
+    if mark * 2 not in text:
+        return text
+    closers = {
+        "(": [m.start() for m in re.finditer(f"(?={pair}\\))", text)],
+        "[": [m.start() for m in re.finditer(f"(?={pair}\\](?!\\())", text)],
+    }
+    out: list[str] = []
+    done = 0  # text[:done] is handled
+    for m in re.finditer(f"(?=[(\\[]{pair})", text):
+        start = m.start()
+        if start < done:
+            continue
+        ends = closers[text[start]]
+        k = bisect_left(ends, start + 4)  # the text between the marks is not empty
+        if k == len(ends):
+            continue
+        out.append(text[done:start])
+        if keep:
+            out.append(text[start + 3 : ends[k]])
+        done = ends[k] + 3
+    out.append(text[done:])
+    return "".join(out)
 
 
 def _slide_marks(state: StateCore) -> None:
@@ -219,9 +265,8 @@ def _slide_marks(state: StateCore) -> None:
     for token in state.tokens:
         if token.type != "inline":
             continue
-        if "**" in token.content or "~~" in token.content:
-            text = SLIDE_ONLY.sub("", token.content)
-            token.content = SLIDE_KEEP.sub(lambda m: m.group(1) or m.group(2), text)
+        text = strip_slide_marks(token.content, "~", keep=False)
+        token.content = strip_slide_marks(text, "*", keep=True)
         # a mark spanning paragraphs or an equation (d2l-en: "[**Given ...\n\n$$...$$\n**]"),
         # as d2lbook removes marks from the whole text between two code cells
         if pending is not None:
@@ -240,17 +285,18 @@ def _slide_marks(state: StateCore) -> None:
 # --------------------------------------------------------------------------- core rules
 
 
+def _blank(token: Token) -> bool:
+    return token.type in ("softbreak", "hardbreak") or (
+        token.type == "text" and not token.content.strip())
+
+
 def _is_image_paragraph(tokens: list[Token], i: int) -> bool:
     """tokens[i] is paragraph_open: is it a paragraph holding one image only?"""
     if i + 2 >= len(tokens) or tokens[i + 1].type != "inline":
         return False
-    children = [
-        c
-        for c in tokens[i + 1].children or []
-        if not (c.type in ("softbreak", "hardbreak")
-                or (c.type == "text" and not c.content.strip()))
-    ]
-    return len(children) == 1 and children[0].type == "image"
+    kids = (c for c in tokens[i + 1].children or [] if not _blank(c))
+    first, second = next(kids, None), next(kids, None)
+    return first is not None and second is None and first.type == "image"
 
 
 def _is_caption_paragraph(tokens: list[Token], i: int) -> bool:
@@ -265,14 +311,15 @@ def _is_caption_paragraph(tokens: list[Token], i: int) -> bool:
 
 CAPTION_START = re.compile(r"^:(?:[ \t]|(?![-/\\.\w]+:`)\S)")
 """A table caption paragraph: ``: caption``, or pandoc's ``:caption`` (d2l-en), not a role."""
+LENGTH = re.compile(
+    r"(\d+(?:\.\d*)?|\.\d+) *(em|ex|ch|rem|vw|vh|vmin|vmax|cm|mm|Q|in|pt|pc|px|%)?")
+"""A figure's ``:width:`` / ``:height:`` (a CSS length docutils and LaTeX accept)."""
 
 
 def _display_math_child(inline: Token) -> Token | None:
     """The ``$$...$$`` that ends a paragraph's inline content (pandoc makes it a block)."""
-    kids = [c for c in inline.children or []
-            if not (c.type in ("softbreak", "hardbreak")
-                    or (c.type == "text" and not c.content.strip()))]
-    return kids[-1] if kids and kids[-1].type == "math_inline_double" else None
+    last = next((c for c in reversed(inline.children or []) if not _blank(c)), None)
+    return last if last is not None and last.type == "math_inline_double" else None
 
 
 def _inline_eqlabels(tokens: list[Token]) -> None:
@@ -281,14 +328,16 @@ def _inline_eqlabels(tokens: list[Token]) -> None:
         if token.type != "inline" or not token.children:
             continue
         kids: list[Token] = []
+        last: Token | None = None  # the last kid that is not blank text
         for child in token.children:
-            if child.type == "d2l_role" and child.meta.get("name") in ("eqlabel", "label"):
-                prev = [k for k in kids if not (k.type == "text" and not k.content.strip())]
-                if prev and prev[-1].type == "math_inline_double":
-                    prev[-1].type = "math_block_label"
-                    prev[-1].info = child.content.strip()
-                    continue
+            if (child.type == "d2l_role" and child.meta.get("name") in ("eqlabel", "label")
+                    and last is not None and last.type == "math_inline_double"):
+                last.type = "math_block_label"
+                last.info = child.content.strip()
+                continue
             kids.append(child)
+            if not (child.type == "text" and not child.content.strip()):
+                last = child
         token.children = kids
 
 
@@ -302,99 +351,118 @@ def _open_of(tokens: list[Token], close_idx: int) -> int:
     return close_idx
 
 
+def _openings(tokens: list[Token]) -> dict[int, Token]:
+    """id(closing token) → its opening token."""
+    stack: list[Token] = []
+    found: dict[int, Token] = {}
+    for token in tokens:
+        if token.nesting == 1:
+            stack.append(token)
+        elif token.nesting == -1 and stack:
+            found[id(token)] = stack.pop()
+    return found
+
+
 def _structure(state: StateCore) -> None:
     """Attach ``d2l_mark`` tokens to what precedes them; mark figures and table captions."""
-    tokens = state.tokens
-    _inline_eqlabels(tokens)
+    _inline_eqlabels(state.tokens)
+    openings = _openings(state.tokens)
     out: list[Token] = []
-    for token in tokens:
-        if token.type != "d2l_mark":
-            out.append(token)
+    anchor = -1  # out[anchor]: the last token that is neither a mark nor an HTML comment
+    for token in state.tokens:  # (comments: a bilingual page's original text)
+        if token.type == "d2l_mark":
+            anchor = _attach(state, out, anchor, token, openings)
             continue
-        key, value = token.meta["key"], token.meta["value"]
-        line = (token.map[0] if token.map else 0) + 1
-        # the structural element before this mark (skipping other marks)
-        j = len(out) - 1
-        while j >= 0 and (out[j].type == "d2l_mark" or _is_comment_block(out[j])):
-            j -= 1  # (and HTML comments: a bilingual page's original text)
-        prev = out[j] if j >= 0 else None
-        if key == "bibliography":
-            out.append(token)
-            continue
-        if prev is not None and prev.type == "heading_close" and key == "label":
-            opening = _open_of(out, j)
-            target = Token("myst_target", "", 0, map=out[opening].map, content=value)
-            out.insert(opening, target)
-            continue
-        if prev is not None and prev.type == "paragraph_close":
-            opening = _open_of(out, j)
-            if _is_image_paragraph(out, opening):
-                fig = out[opening].meta.setdefault("d2l_figure", {})
-                if key in fig:
-                    _diag(state, line, f"duplicate ':{key}:' for one figure", "mark")
-                fig[key] = value
-                continue
-            math = _display_math_child(out[j - 1]) if key in ("eqlabel", "label") else None
-            if math is not None:  # "text\n$$...$$\n:eqlabel:`x`" or "(**$$...$$**)"
-                math.type = "math_block_label"
-                math.info = value
-                continue
-        if prev is not None and prev.type in ("math_block", "math_block_label") and key in (
-            "eqlabel",
-            "label",
-        ):
-            prev.type = "math_block_label"
-            prev.info = value
-            continue
-        if prev is not None and prev.type == "table_close" and key == "label":
-            out[_open_of(out, j)].meta["d2l_label"] = value
-            continue
-        if prev is not None and _is_caption_paragraph(out, j - 2) and key == "label":
-            # ": caption" / ":label:`x`" / table  (the table follows the label)
-            out[j - 2].meta["d2l_table_label"] = value
-            continue
-        if key == "label":
-            _diag(
-                state,
-                line,
-                f"':label:`{value}`' does not follow a heading, figure, table or equation; "
-                "it labels this point of the page",
-                "label",
-            )
-            out.append(Token("myst_target", "", 0, map=token.map, content=value))
-            continue
+        out.append(token)
+        if not _is_comment_block(token):
+            anchor = len(out) - 1
+    state.tokens = _table_captions(out, openings)
+
+
+def _attach(state: StateCore, out: list[Token], j: int, token: Token,
+            openings: dict[int, Token]) -> int:
+    """Attach a mark to ``out[j]``, the element before it; the new index of that element."""
+    key, value = token.meta["key"], token.meta["value"]
+    line = (token.map[0] if token.map else 0) + 1
+    prev = out[j].type if j >= 0 else ""
+    is_label = key in ("eqlabel", "label")
+    if key == "bibliography":
+        out.append(token)
+    elif prev == "heading_close" and key == "label":
+        k = _open_of(out, j)
+        out.insert(k, Token("myst_target", "", 0, map=out[k].map, content=value))
+        return j + 1
+    elif prev == "paragraph_close" and _is_image_paragraph(out, _open_of(out, j)):
+        _figure_mark(state, out[_open_of(out, j)], key, value, line)
+    elif prev == "paragraph_close" and is_label and _display_math_child(out[j - 1]):
+        math = _display_math_child(out[j - 1])  # "text\n$$...$$\n:eqlabel:`x`", "(**$$..$$**)"
+        math.type, math.info = "math_block_label", value  # type: ignore[union-attr]
+    elif prev in ("math_block", "math_block_label") and is_label:
+        out[j].type, out[j].info = "math_block_label", value
+    elif prev == "table_close" and key == "label":
+        openings[id(out[j])].meta["d2l_label"] = value
+    elif prev and _is_caption_paragraph(out, j - 2) and key == "label":
+        # ": caption" / ":label:`x`" / table  (the table follows the label)
+        out[j - 2].meta["d2l_table_label"] = value
+    elif key == "label":
+        _diag(state, line, f"':label:`{value}`' does not follow a heading, figure, table or "
+              "equation; it labels this point of the page", "label")
+        out.append(Token("myst_target", "", 0, map=token.map, content=value))
+        return len(out) - 1
+    else:
         _diag(state, line, f"':{key}:`{value}`' does not follow an image or equation (ignored)",
               "mark")
-    # table captions: ": caption" paragraph right before or after a table; HTML comments
-    # between them (a bilingual page's original table) are skipped
+    return j
+
+
+def _figure_mark(state: StateCore, para: Token, key: str, value: str, line: int) -> None:
+    fig = para.meta.setdefault("d2l_figure", {})
+    if key in ("width", "height"):
+        m = LENGTH.fullmatch(value)
+        if m is None:
+            _diag(state, line, f"':{key}:`{value}`' is not a length (such as 400px or 50%); "
+                  f"the figure is shown without a {key}", "figure")
+            return
+        value = m.group(1) + (m.group(2) or "")
+    if key in fig:
+        _diag(state, line, f"duplicate ':{key}:' for one figure", "mark")
+    fig[key] = value
+
+
+def _table_captions(out: list[Token], openings: dict[int, Token]) -> list[Token]:
+    """A ": caption" paragraph right before or after a table is its caption; HTML comments
+    between them (a bilingual page's original table) are skipped."""
     i = 0
     result: list[Token] = []
     while i < len(out):
-        tok = out[i]
-        if _is_caption_paragraph(out, i):
-            nxt = i + 3
-            while nxt < len(out) and _is_comment_block(out[nxt]):
-                nxt += 1
-            if nxt < len(out) and out[nxt].type == "table_open":
-                out[nxt].meta["d2l_caption"] = out[i + 1]
-                if "d2l_table_label" in tok.meta:
-                    out[nxt].meta.setdefault("d2l_label", tok.meta["d2l_table_label"])
-                result.extend(out[i + 3:nxt])
-                i = nxt
-                continue
-            last = len(result) - 1
-            while last >= 0 and _is_comment_block(result[last]):
-                last -= 1
-            if last >= 0 and result[last].type == "table_close":
-                table = result[_open_of(result, last)]
-                table.meta["d2l_caption"] = out[i + 1]
-                if "d2l_table_label" in tok.meta:
-                    table.meta.setdefault("d2l_label", tok.meta["d2l_table_label"])
-                i += 3
-                continue
-        result.append(tok)
-        i += 1
-    state.tokens = result
+        if not _is_caption_paragraph(out, i):
+            result.append(out[i])
+            i += 1
+            continue
+        nxt = i + 3
+        while nxt < len(out) and _is_comment_block(out[nxt]):
+            nxt += 1
+        last = len(result) - 1
+        while last >= 0 and _is_comment_block(result[last]):
+            last -= 1
+        table: Token | None = None
+        if nxt < len(out) and out[nxt].type == "table_open":
+            table = out[nxt]
+        elif last >= 0 and result[last].type == "table_close":
+            table = openings.get(id(result[last]))
+        if table is None:
+            result.append(out[i])
+            i += 1
+            continue
+        table.meta["d2l_caption"] = out[i + 1]
+        if "d2l_table_label" in out[i].meta:
+            table.meta.setdefault("d2l_label", out[i].meta["d2l_table_label"])
+        if nxt < len(out) and table is out[nxt]:  # (comments between the two stay)
+            result.extend(out[i + 3:nxt])
+            i = nxt
+        else:
+            i += 3
+    return result
 
 
 def _is_comment_block(token: Token) -> bool:

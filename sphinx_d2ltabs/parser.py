@@ -152,9 +152,7 @@ class D2lRenderer(SphinxRenderer):
         def flush() -> None:
             if not pending:
                 return
-            order: list[str] = []
-            for _, fws in pending:
-                order.extend(f for f in fws if f not in order)
+            order = list(dict.fromkeys(f for _, fws in pending for f in fws))
             tabs = ctx.config.tab_names
             order.sort(key=lambda f: tabs.index(f) if f in tabs else len(tabs))
             if not ctx.tabs_ui:
@@ -162,12 +160,15 @@ class D2lRenderer(SphinxRenderer):
                     for fw in fws:
                         self.current_node.extend(self._panel_nodes(item, fw))
             else:
+                items: dict[str, list[SyntaxTreeNode]] = {fw: [] for fw in order}
+                for item, fws in pending:
+                    for fw in dict.fromkeys(fws):
+                        items[fw].append(item)
                 panels = []
                 for fw in order:
                     content: list[nodes.Node] = []
-                    for item, fws in pending:
-                        if fw in fws:
-                            content.extend(self._panel_nodes(item, fw))
+                    for item in items[fw]:
+                        content.extend(self._panel_nodes(item, fw))
                     panels.append((fw, ctx.config.label(fw), content))
                 node = tab_set(panels, selected=order[0] if order else None)
                 self.add_line_and_source_path(node, pending[0][0])
@@ -325,7 +326,13 @@ class D2lRenderer(SphinxRenderer):
             return
         rawsource = f":{target}:`{token.content}`"
         inliner = MockInliner(self)
-        _nodes, messages2 = role_func(target, rawsource, token.content, lineno, inliner)
+        try:
+            _nodes, messages2 = role_func(target, rawsource, token.content, lineno, inliner)
+        except Exception as err:  # e.g. sphinxcontrib-bibtex: "malformed citation target"
+            warn(loc, f"':{name}:`{token.content}`' cannot be rendered ({err}); kept as text",
+                 "cite" if target.startswith("cite") else "mark")
+            self.current_node.append(nodes.Text(f":{name}:`{token.content}`"))
+            return
         self.current_node += _nodes + messages2
 
     def render_d2l_mark(self, token: SyntaxTreeNode) -> None:
@@ -400,6 +407,13 @@ class D2lRenderer(SphinxRenderer):
             self.document.note_explicit_target(figure, figure)
         self.current_node.append(figure)
 
+    def render_image(self, token: SyntaxTreeNode) -> None:
+        super().render_image(token)
+        img = self.current_node.children[-1] if self.current_node.children else None
+        if isinstance(img, nodes.image) and not img.rawsource:
+            # an image without alt text: Sphinx would set its line to 0 (ApplySourceWorkaround)
+            img.rawsource = str(token.attrGet("src") or "image")
+
     def render_table(self, token: SyntaxTreeNode) -> None:
         super().render_table(token)
         table = self.current_node.children[-1]
@@ -412,6 +426,12 @@ class D2lRenderer(SphinxRenderer):
             if kids and kids[0].type == "text":
                 kids[0].content = kids[0].content[2:] if kids[0].content.startswith(": ") else (
                     kids[0].content.lstrip(": "))
+            # (the caption paragraph left the token stream: its 0-based map was not shifted
+            # and its children have none, which inline HTML needs)
+            line_map = ([caption_token.map[0] + 1, caption_token.map[1] + 1]
+                        if caption_token.map else list(token.map or [0, 0]))
+            for kid in kids:
+                kid.map = line_map
             inline.children = kids
             title = nodes.title()
             self.add_line_and_source_path(title, token)

@@ -68,7 +68,9 @@ class NonHtmlTabs(SphinxPostTransform):
                 tabset.parent.remove(tabset)
                 continue
             content = [c for c in keep.children if is_component(c, "tab-content")]
-            tabset.replace_self(content[0].children if content else [])
+            # (not replace_self: it gives the tab set's classes to the first node kept and
+            # fails when nothing is kept, a default tab with no content)
+            tabset.parent.replace(tabset, list(content[0].children) if content else [])
 
 
 def setup_tabs(app: Sphinx) -> None:

@@ -50,6 +50,11 @@ CASES: dict[str, tuple[str | bytes, str, str]] = {
         "# Numref\n\nSee :numref:`no_such_label`.\n\nafter-numref\n",
         r"numref\.md:3: WARNING: undefined label: 'no_such_label' \[ref\.numref\]",
         "after-numref"),
+    "figure_width": (
+        "# Figure width\n\n![a figure](https://example.com/a.png)\n:width:`abc`\n\n"
+        "after-figure-width\n",
+        r"figure_width\.md:4: WARNING: ':width:`abc`' is not a length .*\[d2l\.figure\]",
+        "after-figure-width"),
     "latin1": (
         "# Latin-1\n\ncaf\xe9-line\n\nafter-latin1\n".encode("latin-1"),
         r"latin1\.md:3: WARNING: the page is not valid UTF-8 \(byte 0xe9 .*\[d2l\.encoding\]",
