@@ -145,6 +145,9 @@ def setup(app: Sphinx) -> dict[str, Any]:
 
     app.connect("env-before-read-docs", on_env_before_read_docs)
     setup_tabs(app)
+    from .toc import setup_toc
+
+    setup_toc(app)
     from .outputs import setup_outputs
 
     setup_outputs(app)

@@ -48,6 +48,8 @@ class D2lWarning(StrEnum):
             "citation that cannot be rendered.")
     FIGURE = ("figure", "A figure's ``:width:`` or ``:height:`` is not a length: the figure "
               "is shown without it.")
+    TOC = ("toc", "A circular toc (a page listed, directly or not, below itself): the entry "
+           "is left out of the navigation instead of crashing Sphinx.")
 
 
 def warn(logger: Any, message: str, subtype: D2lWarning, *, location: Any = None) -> None:
