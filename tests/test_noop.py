@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,13 @@ FAST = "nothing changed since the last build"
 
 
 @pytest.fixture
-def book(tmp_path: Path) -> Path:
-    return copy_root(tmp_path, "exec")
+def book(tmp_path: Path, request: pytest.FixtureRequest,
+         prime_cache: Callable[..., None]) -> Path:
+    """The exec book; its cache filled first for tests marked ``primed`` (conftest)."""
+    src = copy_root(tmp_path, "exec")
+    if request.node.get_closest_marker("primed"):
+        prime_cache(src)
+    return src
 
 
 def build(make_app: Any, src: Path, **conf: Any) -> tuple[Any, dict[str, Any], str]:
@@ -43,6 +49,7 @@ def test_unchanged_book_takes_the_fast_path(make_app: Any, book: Path) -> None:
     assert "alpha-out" in body(app, "chapter/one.html").get_text()
 
 
+@pytest.mark.primed
 def test_cell_edit_leaves_the_fast_path(make_app: Any, book: Path) -> None:
     build(make_app, book)
     page = book / "chapter" / "two.md"
@@ -96,12 +103,14 @@ def test_failures_are_reported_on_every_build(make_app: Any, book: Path) -> None
     assert report["failed"] == 1 and any("boom" in w for w in warnings_of(app))
 
 
+@pytest.mark.primed
 def test_force_never_takes_the_fast_path(make_app: Any, book: Path) -> None:
     build(make_app, book)
     _, report, status = build(make_app, book, d2l_execute="force")
     assert FAST not in status and report["executed"] == 3
 
 
+@pytest.mark.primed
 def test_config_change_leaves_the_fast_path(make_app: Any, book: Path) -> None:
     build(make_app, book)
     _, report, status = build(make_app, book, d2l_timeout=77)

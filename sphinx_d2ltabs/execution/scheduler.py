@@ -18,6 +18,11 @@ from .model import Job, JobResult, Progress
 WAIT_POLL = 0.1
 CLEANUP_TIMEOUT = 15.0
 
+JobRunner = Callable[..., JobResult]
+"""``runner(job, gpu_ids, cancel=event) -> JobResult``: runs one job (default:
+:func:`.kernel.run_job`); it must not raise, and should return soon after ``cancel`` is
+set."""
+
 
 class Scheduler:
     """A pool of worker threads, each driving one kernel process at a time.
@@ -32,19 +37,26 @@ class Scheduler:
     and end, ``on_notice`` with messages for the user, ``on_result(job, result)`` as soon
     as a job ends (e.g. to cache it before a later Ctrl-C). The first exception raised by
     a callback stops the run and is re-raised by :meth:`run`.
+
+    ``run_job`` replaces the function that runs one job in a kernel (:data:`JobRunner`;
+    default :func:`.kernel.run_job`): a seam to test the GPU slots, the order and the
+    reports without starting kernels.
     """
 
     def __init__(self, workers: int | None = None, gpu_ids: Sequence[str] | None = None, *,
                  strict_gpu: bool = False,
                  on_progress: Callable[[Progress], None] | None = None,
                  on_notice: Callable[[str], None] | None = None,
-                 on_result: Callable[[Job, JobResult], None] | None = None) -> None:
+                 on_result: Callable[[Job, JobResult], None] | None = None,
+                 run_job: JobRunner | None = None) -> None:
         self.workers = max(1, int(workers or os.cpu_count() or 1))
         self.gpu_ids = [str(g) for g in (detect_gpus() if gpu_ids is None else gpu_ids)]
         self.strict_gpu = strict_gpu
         self.on_progress = on_progress
         self.on_notice = on_notice
         self.on_result = on_result
+        self.run_job = run_job
+        """The job runner; None: :func:`.kernel.run_job` (looked up at each job)."""
 
     def order(self, jobs: Sequence[Job],
               expected_seconds: Mapping[tuple[str, str], float] | None = None) -> list[Job]:
@@ -215,7 +227,8 @@ class _Run:
                                    "(strict GPU mode: it does not run on the CPU)",
                         "source": job.source_path})
                 else:
-                    result = run_job(job, ids, cancel=self.cancel)
+                    runner = self.s.run_job or run_job
+                    result = runner(job, ids, cancel=self.cancel)
                     result.gpu_fallback = fallback
             except Exception as err:  # run_job does not raise: a bug
                 result = JobResult(job.docname, job.framework, "error",

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from exec_helpers import MARK_VAR, MakeJob, processes_with, wait_until
+from exec_helpers import HANG_GUARD, MARK_VAR, MakeJob, processes_with, wait_until
 
 from sphinx_d2ltabs.execution import Job
 
@@ -28,8 +28,9 @@ def mark() -> str:
 def no_leftover_processes(mark: str) -> Iterator[None]:
     """Every process started by a test's kernels is gone when the test ends."""
     yield
-    # SIGKILLed processes may take a moment to vanish from /proc
-    if not wait_until(lambda: not processes_with(mark), 3.0):
+    # SIGKILLed processes may take a moment to vanish from /proc (a while on a loaded
+    # machine: the deadline is a hang guard)
+    if not wait_until(lambda: not processes_with(mark), HANG_GUARD / 5):
         left = processes_with(mark)
         for pid in left:  # do not leave them running on this machine
             with contextlib.suppress(OSError):

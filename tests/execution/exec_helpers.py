@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 from sphinx_d2ltabs.execution import Job
+
+T = TypeVar("T")
 
 MARK_VAR = "D2L_EXEC_TEST_MARK"
 """Every kernel started by these tests holds ``MARK_VAR=<the test's marker>``."""
 
 MakeJob = Callable[..., Job]
+
+HANG_GUARD = 300.0
+"""Seconds a test waits for an event (a file, a process, a result) before it fails: only a
+hang reaches it, never a healthy but slow machine. Pass/fail never depends on time."""
 
 
 def processes_with(value: str, var: str = MARK_VAR) -> list[int]:
@@ -42,3 +50,26 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
             return True
         time.sleep(0.05)
     return predicate()
+
+
+def guarded(call: Callable[[], T]) -> T:
+    """``call()`` in a thread; the test fails if it has not returned after
+    :data:`HANG_GUARD` seconds. The tests that use it block a cell (or a kernel) for far
+    longer than that, so only the behaviour under test (a timeout, a kill, a cancel) lets
+    it return in time: pass/fail never depends on how fast the machine is."""
+    out: list[T] = []
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            out.append(call())
+        except BaseException as err:  # re-raised in the test's thread
+            errors.append(err)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(HANG_GUARD)
+    assert not thread.is_alive(), f"no result after {HANG_GUARD:.0f} s: it hangs"
+    if errors:
+        raise errors[0]
+    return out[0]

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from exec_helpers import HANG_GUARD
 
 from sphinx_d2ltabs.execution import CACHE_VERSION, Cache, FileCache, Job, JobResult, cache_key
 
@@ -150,10 +151,9 @@ def test_put_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert old is not None and old.status == "ok"
 
 
-def _writer(directory: str, writer: int, start: float) -> None:
+def _writer(directory: str, writer: int, start: Any) -> None:
     cache = FileCache(directory)
-    while time.time() < start:
-        pass
+    start.wait(HANG_GUARD)  # both writers are up: they write at the same time
     for i in range(50):
         result = sample()
         result.outputs[20] = [{"output_type": "stream", "name": "stdout",
@@ -165,12 +165,12 @@ def _writer(directory: str, writer: int, start: float) -> None:
 
 def test_concurrent_writers(tmp_path: Path) -> None:
     ctx = multiprocessing.get_context("spawn")
-    start = time.time() + 1.0
+    start = ctx.Barrier(2)
     procs = [ctx.Process(target=_writer, args=(str(tmp_path), n, start)) for n in range(2)]
     for p in procs:
         p.start()
     for p in procs:
-        p.join(60)
+        p.join(HANG_GUARD)
     assert [p.exitcode for p in procs] == [0, 0]
     entry = FileCache(tmp_path).get("aa" * 32)
     assert entry is not None

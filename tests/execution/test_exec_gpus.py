@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
+from exec_helpers import guarded
 
 from sphinx_d2ltabs.execution import detect_gpus, gpus
 
@@ -49,7 +49,6 @@ def test_nvidia_smi_that_hangs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     monkeypatch.setenv("PATH", f"{tmp_path}:/bin:/usr/bin")
     monkeypatch.setattr(gpus, "SMI_TIMEOUT", 0.5)
-    fake_smi(tmp_path, "exec sleep 30\n")
-    start = time.monotonic()
-    assert detect_gpus() == []
-    assert time.monotonic() - start < 5
+    # it sleeps far beyond the hang guard: only the timeout makes detect_gpus return
+    fake_smi(tmp_path, "exec sleep 3600\n")
+    assert guarded(detect_gpus) == []

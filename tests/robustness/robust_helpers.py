@@ -114,13 +114,22 @@ def build(src: Path, builder: str = "html", **conf: Any) -> Build:
                  Path(app.outdir), src)
 
 
+def default_sigint() -> None:
+    """(In a child, before exec) Ctrl-C's default disposition: Python then turns SIGINT
+    into KeyboardInterrupt, even when the tests run with SIGINT ignored (started in the
+    background by a shell without job control, or under nohup), which children inherit."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def sphinx_build(src: Path, out: Path, *args: str,
                  env: Mapping[str, str] | None = None) -> subprocess.Popen[str]:
     """``sphinx-build -b html src out args`` as a subprocess (its output in ``stdout``)."""
     return subprocess.Popen(
         [sys.executable, "-m", "sphinx", "-q", "-b", "html", str(src), str(out), *args],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, **(env or {})})
+        env={**os.environ, **(env or {})}, preexec_fn=default_sigint)
 
 
 def _environ(pid: str) -> list[bytes] | None:

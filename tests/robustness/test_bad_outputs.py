@@ -15,6 +15,9 @@ PAGES = {
     "huge": "# Huge\n\n" + cell(
         "import sys\nfor i in range(50):\n    sys.stdout.write(('%07d ' % i) * 131072)\n"
         "print('huge' + '-done')") + "\n" + AFTER,
+    # bytes written to fd 1 reach ipykernel through a pipe read by a thread: the sleeps
+    # give it time to send them with their own cell. Pass/fail does not depend on it: the
+    # tests look at the whole page, and late bytes show with a later cell of it.
     "not_utf8": "# Not UTF-8\n\n" + "\n".join([
         cell("import os, time\nos.write(1, b'raw-fd \\xff\\xfe\\xc3\\x28 end\\n')\n"
              "time.sleep(0.3)"),

@@ -29,13 +29,21 @@ OUTPUTS = {"chapter/one": "alpha-out", "chapter/two": "two-alpha"}
 
 
 @pytest.fixture
-def book(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def fresh_book(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
     src = copy_root(tmp_path, "exec")
     page = src / "chapter" / "two.md"
     if "two-alpha" not in page.read_text():
         page.write_text(page.read_text() + "\n```{.python .input}\nprint('two' + '-alpha')\n```\n")
     return src
+
+
+@pytest.fixture
+def book(fresh_book: Path, prime_cache: Callable[..., None]) -> Path:
+    """The book with its cache filled (see conftest's ``prime_cache``): the tests' first
+    build, which only makes the cache the faults are injected into, starts no kernel."""
+    prime_cache(fresh_book)
+    return fresh_book
 
 
 def build(make_app: Any, src: Path, **conf: Any) -> tuple[Any, dict[str, Any], str]:
@@ -279,11 +287,11 @@ def test_read_only_cache_works_in_every_mode(make_app: Any, book: Path, tmp_path
         assert not body(app, "chapter/one.html").select(".cell_output")
 
 
-def test_read_only_cache_and_no_fallback(make_app: Any, book: Path, tmp_path: Path,
+def test_read_only_cache_and_no_fallback(make_app: Any, fresh_book: Path, tmp_path: Path,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """Nothing can be written at all: one notice, outputs still shown in this build."""
     read_only(monkeypatch, tmp_path)
-    app, report, status = build(make_app, book)
+    app, report, status = build(make_app, fresh_book)
     assert report["executed"] == 3
     assert status.count("results of this build are not kept") == 1
     assert_outputs_shown(app)
