@@ -35,15 +35,24 @@ class ProcInfo:
     session: int
 
 
-def _stat(pid: str) -> ProcInfo | None:
-    """A live (not zombie) process's ids, or None."""
+def _stat_fields(pid: int | str) -> list[bytes] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name (the state first) of a
+    live (not zombie) process, or None."""
     try:
         with open(f"{PROC}/{pid}/stat", "rb") as fh:
             raw = fh.read()
     except OSError:
         return None
     fields = raw[raw.rfind(b")") + 2:].split()
-    if len(fields) < 4 or fields[0] in (b"Z", b"X", b"x"):
+    if not fields or fields[0] in (b"Z", b"X", b"x"):
+        return None
+    return fields
+
+
+def _stat(pid: str) -> ProcInfo | None:
+    """A live (not zombie) process's ids, or None."""
+    fields = _stat_fields(pid)
+    if fields is None or len(fields) < 4:
         return None
     try:
         return ProcInfo(int(pid), int(fields[1]), int(fields[2]), int(fields[3]))
@@ -53,13 +62,8 @@ def _stat(pid: str) -> ProcInfo | None:
 
 def start_time(pid: int) -> str | None:
     """A live (not zombie) process's start time (clock ticks after boot), or None."""
-    try:
-        with open(f"{PROC}/{pid}/stat", "rb") as fh:
-            raw = fh.read()
-    except OSError:
-        return None
-    fields = raw[raw.rfind(b")") + 2:].split()
-    if len(fields) < 20 or fields[0] in (b"Z", b"X", b"x"):
+    fields = _stat_fields(pid)
+    if fields is None or len(fields) < 20:
         return None
     return fields[19].decode("ascii", "replace")
 
