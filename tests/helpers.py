@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,3 +37,14 @@ def html(app: Any, page: str) -> BeautifulSoup:
 def body(app: Any, page: str) -> Any:
     soup = html(app, page)
     return soup.find("div", {"role": "main"}) or soup.find("main") or soup.body
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
+    """Poll ``predicate`` until it holds or ``timeout`` seconds (a hang guard, never what
+    decides a test on a slow machine) pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()

@@ -8,14 +8,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from helpers import body, warnings_of
+from helpers import body, wait_until, warnings_of
 
 ROOTS = Path(__file__).parent / "roots"
 HANG_GUARD = 300.0
@@ -280,14 +279,6 @@ def test_ctrl_c_mid_build_then_rebuild(book: Path, tmp_path: Path) -> None:
         ("chapter/two", "alpha", False)]
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float) -> bool:
-    """Poll ``predicate`` until it holds or ``timeout`` seconds (a hang guard) pass."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return predicate()
 
 
 def _kernels_of(book: Path) -> list[int]:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from helpers import wait_until  # noqa: F401 (re-exported: the one polling helper)
 from sphinx_d2ltabs.execution import Job
 
 T = TypeVar("T")
@@ -42,14 +42,6 @@ def processes_with(value: str, var: str = MARK_VAR) -> list[int]:
     return found
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
-    """Poll ``predicate`` until it holds or ``timeout`` seconds have passed."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 def guarded(call: Callable[[], T]) -> T:

@@ -10,11 +10,12 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from helpers import wait_until  # (re-exported: the one polling helper of the tests)
 
 MARK_VAR = "D2L_ROBUST_MARK"
 """Every kernel of a marked book holds ``MARK_VAR=<marker>`` (``d2l_kernel_env``)."""
@@ -173,13 +174,6 @@ def kernels_of(pid: int) -> list[int]:
     return processes(lambda env: any(e.startswith(prefix) for e in env))
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return predicate()
 
 
 def kill(pids: Iterable[int]) -> None:
