@@ -180,18 +180,18 @@ def page_status(path: str, text: str, md: MarkdownIt | None = None,
     if path.endswith(".rst"):
         return pair_blocks(rst_blocks(text), path, placeholder)
     if md is None:
-        from .dialect import create_md_parser
+        from .mdit_d2l import dialect_md_parser
 
-        md = create_md_parser()
+        md = dialect_md_parser()
     return pair_blocks(markdown_blocks(text, md), path, placeholder)
 
 
 def book_status(pages: Iterable[tuple[str, str]],
                 placeholder: str = DEFAULT_PLACEHOLDER) -> list[PageStatus]:
     """``pages`` = (path relative to the book, text)."""
-    from .dialect import create_md_parser
+    from .mdit_d2l import dialect_md_parser
 
-    md = create_md_parser()
+    md = dialect_md_parser()
     return [page_status(path, text, md, placeholder) for path, text in pages]
 
 

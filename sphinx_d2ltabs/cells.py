@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from enum import Enum
 
 ALL = "all"
 """Pseudo framework name: the cell belongs to every framework."""
@@ -151,6 +152,17 @@ class Cell:
         return "\n".join(out).strip("\n")
 
 
+class _Branch(Enum):
+    """Where a line is in :func:`flatten_tab_branches`."""
+
+    OUTSIDE = "outside"
+    """Not in an ``if tab.selected(...)`` branch: kept as it is."""
+    KEPT = "kept"
+    """In a branch of the framework: kept, dedented."""
+    DROPPED = "dropped"
+    """In a branch of other frameworks: dropped."""
+
+
 def flatten_tab_branches(lines: list[str], framework: str) -> list[str]:
     """d2lbook's ``_clean_if_branches``: keep ``if tab.selected(...)`` bodies of ``framework``.
 
@@ -163,7 +175,7 @@ def flatten_tab_branches(lines: list[str], framework: str) -> list[str]:
     """
     out: list[str] = []
     quoted = (f'"{framework}"', f"'{framework}'")
-    mode = 0  # 1: in a matching branch, 2: in another framework's branch
+    where = _Branch.OUTSIDE
     indent = 0
     for ln in lines:
         m = SELECTED_IF.match(ln)
@@ -171,14 +183,15 @@ def flatten_tab_branches(lines: list[str], framework: str) -> list[str]:
         if m and call and ln.find(")", call.end()) >= 0:
             # the framework quoted anywhere on the line matches, so
             # ``if tab.selected('mxnet') or tab.selected('pytorch'):`` matches both
-            mode = 1 if any(q in ln.lower() for q in quoted) else 2
+            where = _Branch.KEPT if any(q in ln.lower() for q in quoted) else _Branch.DROPPED
             indent = len(m.group("indent"))
             continue
-        if mode and ln.strip() and len(ln) - len(ln.lstrip(" ")) <= indent:
-            mode = 0
-        if mode == 0:
+        in_branch = where is not _Branch.OUTSIDE
+        if in_branch and ln.strip() and len(ln) - len(ln.lstrip(" ")) <= indent:
+            where = _Branch.OUTSIDE  # no deeper than the ``if``: the branch is over
+        if where is _Branch.OUTSIDE:
             out.append(ln)
-        elif mode == 1:
+        elif where is _Branch.KEPT:
             out.append(ln[4:] if ln.strip() else "")
     return out
 
@@ -195,7 +208,6 @@ def parse_cell(
     entry is the default tab of unmarked cells.
     """
     attrs = attributes or FenceAttributes(classes=("python", "input"))
-    lowered = source.lower()
     setup_only = LOAD_EXT_TAB in source
     frameworks: tuple[str, ...]
     unknown: tuple[str, ...] = ()
@@ -211,6 +223,23 @@ def parse_cell(
             frameworks = known
     else:
         frameworks = (tabs[0],) if tabs else (ALL,)
+    hide_code, hide_output = _hidden(source.lower())
+    return Cell(
+        line=line,
+        source=source,
+        frameworks=frameworks,
+        language=attrs.language,
+        unknown=unknown,
+        hide_code=hide_code,
+        hide_output=hide_output,
+        setup_only=setup_only,
+        attributes=attrs,
+        empty_marker=empty_marker,
+    )
+
+
+def _hidden(lowered: str) -> tuple[bool, bool]:
+    """``(hide_code, hide_output)`` of a cell's source (in lower case) by its display markers."""
     hide_all = "#@hide_all" in lowered
     hide = "#@hide" in lowered.replace("#@hide_all", "").replace("#@hide_code", "").replace(
         "#@hide_output", ""
@@ -227,19 +256,4 @@ def parse_cell(
         or "#@hide_code" in lowered
         or (hide and "#@hide_output" not in lowered)
     )
-    return Cell(
-        line=line,
-        source=source,
-        frameworks=frameworks,
-        language=attrs.language,
-        unknown=unknown,
-        hide_code=hide_code,
-        hide_output=hide_output,
-        setup_only=setup_only,
-        attributes=attrs,
-        empty_marker=empty_marker,
-    )
-
-
-def is_hide_all(cell: Cell) -> bool:
-    return "#@hide_all" in cell.source.lower()
+    return hide_code, hide_output

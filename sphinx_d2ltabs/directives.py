@@ -8,6 +8,10 @@
     The configuration reference, generated from :class:`~.config.D2lConfig`.
 ``d2l-warnings-table``
     The warning subtypes, generated from :class:`~.warnings_.D2lWarning`.
+``d2l-translation-status``
+    The translation status of every page of a bilingual book (:mod:`.bilingual`).
+``d2l-library-api``
+    The ``#@save``-d names per framework, each linked to the cell defining it.
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ from typing import Any
 from docutils import nodes
 from sphinx.application import Sphinx
 from sphinx.environment import BuildEnvironment
+from sphinx.errors import NoUri
 from sphinx.util.docutils import SphinxDirective
+from sphinx.util.nodes import make_refnode
 
 from .config import D2lConfig
 from .fileio import atomic_write
@@ -191,19 +197,18 @@ class LibraryApi(SphinxDirective):
 
 
 def _resolve_api_refs(app: Sphinx, doctree: nodes.document, fromdocname: str) -> None:
+    """Each :class:`api_ref` becomes a link to its cell, or plain text where there is no
+    page to link to (a page not in the book, a builder that does not link to it)."""
     for ref in list(doctree.findall(api_ref)):
-        todoc = ref["todoc"]
-        if todoc not in app.env.found_docs:
-            ref.replace_self(ref.children or [nodes.Text(ref.astext())])
+        content = ref.children or [nodes.Text(ref.astext())]
+        if ref["todoc"] not in app.env.found_docs:
+            ref.replace_self(content)
             continue
-        link = nodes.reference("", "", internal=True)
         try:
-            uri = app.builder.get_relative_uri(fromdocname, todoc)
-        except Exception:  # a builder without relative links (text, man...)
-            ref.replace_self(ref.children or [nodes.Text(ref.astext())])
+            link = make_refnode(app.builder, fromdocname, ref["todoc"], ref["anchor"], content)
+        except NoUri:
+            ref.replace_self(content)
             continue
-        link["refuri"] = uri + ("#" + ref["anchor"] if ref["anchor"] else "")
-        link.extend(ref.children)
         ref.replace_self(link)
 
 

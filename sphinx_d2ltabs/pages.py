@@ -17,8 +17,9 @@ from typing import Any
 from markdown_it import MarkdownIt
 
 from .cells import Cell, FenceAttributes
-from .dialect import Diagnostic, create_md_parser, read_document
+from .dialect import Diagnostic, read_document
 from .fileio import atomic_write
+from .mdit_d2l import dialect_md_parser
 from .warnings_ import D2lWarning
 
 INDEX_VERSION = "1"
@@ -103,7 +104,7 @@ class PageReader:
     @property
     def md(self) -> MarkdownIt:
         if self._md is None:
-            self._md = create_md_parser()
+            self._md = dialect_md_parser()
         return self._md
 
     def read(self, path: str) -> PageInfo | None:
@@ -128,7 +129,7 @@ class PageReader:
                     cells=[_cell_from_json(dict(c)) for c in entry["cells"]],
                     toc=[str(t) for t in entry["toc"]],
                     diagnostics=[Diagnostic(int(d["line"]), str(d["message"]),
-                                            str(d.get("subtype", D2lWarning.SYNTAX.value)))
+                                            D2lWarning(d.get("subtype", D2lWarning.SYNTAX)))
                                  for d in entry["diagnostics"]],
                 )
             except (KeyError, TypeError, ValueError, AttributeError):

@@ -12,7 +12,8 @@ import pytest
 
 from helpers import warnings_of
 from sphinx_d2ltabs.cells import HIDE_MARK, flatten_tab_branches
-from sphinx_d2ltabs.dialect import create_md_parser, read_document, strip_slide_marks
+from sphinx_d2ltabs.dialect import read_document, strip_slide_marks
+from sphinx_d2ltabs.mdit_d2l import dialect_md_parser
 
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5E"
@@ -167,7 +168,7 @@ def test_image_without_alt_text_keeps_its_line(make_app: Any, tmp_path: Path) ->
 
 # ----------------------------------------------------------------------------- long runs
 
-MD = create_md_parser()
+MD = dialect_md_parser()
 
 
 @pytest.mark.parametrize("unit", ["(** ", "[** ", "(~~ ", "[~~ ", ":numref:`", ":cite:``",

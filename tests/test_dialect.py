@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from markdown_it.token import Token
 
-from sphinx_d2ltabs.dialect import create_md_parser, read_document, toc_entries
+from sphinx_d2ltabs.dialect import read_document, toc_entries
+from sphinx_d2ltabs.mdit_d2l import dialect_md_parser
 
-MD = create_md_parser()
+MD = dialect_md_parser()
 
 # d2lbook markdown_test.py `_markdown_src` (M1)
 MARKDOWN_SRC = """# Test

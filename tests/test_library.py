@@ -20,7 +20,7 @@ from sphinx_d2ltabs.library import (
     BANNER,
     LibraryConfig,
     SavedBlock,
-    build_library,
+    assemble_module,
     extract_saved_blocks,
     fold_add_to_class,
     generate_library,
@@ -117,10 +117,12 @@ def test_mark_on_an_indented_line_is_reported() -> None:
 
 
 def test_add_to_class_without_saved_class_is_kept() -> None:
-    text, issues = build_library([("a.md", cells(
+    module = assemble_module([("a.md", cells(
         "@d2l.add_to_class(Trainer)  #@save\ndef fit(self):\n    return 1"))], "pytorch")
-    assert issues == []
-    assert "@d2l.add_to_class(Trainer)\ndef fit(self):\n    return 1\n" in text
+    assert module.issues == []
+    assert "@d2l.add_to_class(Trainer)\ndef fit(self):\n    return 1\n" in module.text
+    # (the build reports it once for all frameworks: see test_library_safety.py)
+    assert [m.cls for m in module.unplaced] == ["Trainer"]
 
 
 # ------------------------------------------------------------------------ line level
@@ -178,8 +180,8 @@ def test_source_lines_skip_markers() -> None:
 def test_tabs_decide_the_module() -> None:
     page = cells("#@tab all\n#@save\nSHARED = 1", "#@save\nTORCH = 1",
                  "#@tab jax\n#@save\nJAX = 1", "%%tab pytorch, jax\n#@save\nBOTH = 1")
-    torch_text, _ = build_library([("a.md", page)], "pytorch")
-    jax_text, _ = build_library([("a.md", page)], "jax")
+    torch_text = assemble_module([("a.md", page)], "pytorch").text
+    jax_text = assemble_module([("a.md", page)], "jax").text
     assert "SHARED = 1" in torch_text and "TORCH = 1" in torch_text and "JAX" not in torch_text
     assert "SHARED = 1" in jax_text and "JAX = 1" in jax_text and "TORCH" not in jax_text
     assert "BOTH = 1" in torch_text and "BOTH = 1" in jax_text
@@ -195,11 +197,12 @@ def test_tab_selected_branches_are_flattened() -> None:
 
 # --------------------------------------------------------------------- add_to_class
 def test_add_to_class_is_folded() -> None:
-    text, issues = build_library([("a.md", cells(
+    module = assemble_module([("a.md", cells(
         "class Model:  #@save\n    def __init__(self):\n        self.x = 1",
         "@d2l.add_to_class(Model)  #@save\ndef forward(self, y):\n    return self.x + y",
     ))], "pytorch")
-    assert issues == []
+    text = module.text
+    assert module.issues == []
     assert ("class Model:\n    def __init__(self):\n        self.x = 1\n\n"
             "    def forward(self, y):\n        return self.x + y") in text
     assert "add_to_class" not in text
@@ -240,8 +243,9 @@ def test_fully_folded_block_disappears() -> None:
 
 # ----------------------------------------------------------------------- problems
 def test_syntax_error_block_is_commented_out() -> None:
-    text, issues = build_library([("ch/a.md", cells("#@save\nX = 1\ndef f(:\n    pass",
-                                                     "#@save\nOK = 1"))], "pytorch")
+    module = assemble_module([("ch/a.md", cells("#@save\nX = 1\ndef f(:\n    pass",
+                                                "#@save\nOK = 1"))], "pytorch")
+    text, issues = module.text, module.issues
     assert [(i.docpath, i.line) for i in issues] == [("ch/a.md", 4)]
     assert issues[0].message == ("#@save block has a syntax error: invalid syntax "
                                  "(written commented out)")
@@ -250,9 +254,9 @@ def test_syntax_error_block_is_commented_out() -> None:
 
 
 def test_duplicate_names_reported() -> None:
-    _, issues = build_library([("a.md", cells("#@save\ndef f():\n    pass")),
-                               ("b.md", cells("#@save\nX = 1\nX = 2\n\ndef f():\n    return 2"))],
-                              "pytorch")
+    issues = assemble_module(
+        [("a.md", cells("#@save\ndef f():\n    pass")),
+         ("b.md", cells("#@save\nX = 1\nX = 2\n\ndef f():\n    return 2"))], "pytorch").issues
     # X twice in one block is not reported; f in two blocks is, naming both places
     assert [(i.docpath, i.line, i.message) for i in issues] == [
         ("b.md", 3, "'f' is saved again (first saved in a.md:3); the later definition wins")]
@@ -260,12 +264,12 @@ def test_duplicate_names_reported() -> None:
 
 # ------------------------------------------------------------------------- assembly
 def test_module_layout() -> None:
-    text, issues = build_library(
+    module = assemble_module(
         [("ch/a.md", cells("#@save\nA = 1", "B = 2  #@save")), ("b.md", cells("#@save\nC = 3"))],
         "pytorch", header="import sys\nd2l = sys.modules[__name__]\n",
         aliases="ones = torch.ones\nzeros = torch.zeros\n")
-    assert issues == []
-    assert text == (
+    assert module.issues == []
+    assert module.text == (
         "import sys\nd2l = sys.modules[__name__]\n\n"
         "#################   WARNING   ################\n"
         "# The below part is generated automatically through:\n"
@@ -279,19 +283,18 @@ def test_module_layout() -> None:
 
 def test_header_kept_verbatim_and_empty_module() -> None:
     header = "# -*- coding: utf-8 -*-\n'''Custom.'''\n\nimport numpy as np  # keep   \n"
-    text, _ = build_library([], "pytorch", header=header)
-    assert text == header + "\n" + BANNER
-    assert build_library([], "pytorch")[0] == BANNER
+    assert assemble_module([], "pytorch", header=header).text == header + "\n" + BANNER
+    assert assemble_module([], "pytorch").text == BANNER
 
 
 def test_build_is_deterministic() -> None:
     docs = [("a.md", cells("#@save\nimport os\ndef f():\n    return os.sep",
                            "class M:  #@save\n    pass",
                            "@d2l.add_to_class(M)  #@save\ndef g(self):\n    pass"))]
-    first, _ = build_library(docs, "pytorch")
-    assert all(build_library(docs, "pytorch")[0] == first for _ in range(3))
+    first = assemble_module(docs, "pytorch").text
+    assert all(assemble_module(docs, "pytorch").text == first for _ in range(3))
     assert first.endswith("pass\n") and not first.endswith("\n\n")
-    assert library_hash(first) == library_hash(build_library(docs, "pytorch")[0])
+    assert library_hash(first) == library_hash(assemble_module(docs, "pytorch").text)
     assert len(library_hash(first)) == 64
 
 
@@ -497,8 +500,6 @@ def test_lib_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 # ------------------------------------------------ Sphinx builds (kernels, slower)
 CHAPTER_1 = ("# Chapter 1\n\n```{.python .input}\n#@tab all\n#@save\n"
              "def greet(name):\n    return 'hello ' + name\n```\n")
-CHAPTER_2 = ("# Chapter 2\n\n```{.python .input}\n#@tab all\n"
-             "from d2l import {module} as d2l\nprint(d2l.greet('{framework}'))\n```\n")
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from sphinx_d2ltabs import pages
 from sphinx_d2ltabs.pages import PageReader
+from sphinx_d2ltabs.warnings_ import D2lWarning
 
 PAGE = "# P\n\n```toc\na\n```\n\n```{.python .input}\n#@tab jax\n#@hide_output\nx = 1\n```\n"
 
@@ -47,3 +48,21 @@ def test_unreadable_pages(tmp_path: Path) -> None:
     reader = PageReader(["python"])
     assert reader.read(str(bad)) is None
     assert reader.read(str(tmp_path / "missing.md")) is None
+
+
+def test_index_keeps_diagnostic_subtypes(tmp_path: Path) -> None:
+    page = tmp_path / "p.md"
+    page.write_text("```{.python .input}\n#@tab mxnet\nx = 1\n```\n\n```python\nnever closed\n")
+    index = tmp_path / "pages.json"
+    reader = PageReader(["pytorch"], str(index))
+    first = reader.read(str(page))
+    reader.save()
+    again = PageReader(["pytorch"], str(index)).read(str(page))
+    assert first is not None and again == first
+    assert [(d.line, d.subtype) for d in again.diagnostics] == [
+        (1, D2lWarning.TAB), (6, D2lWarning.SYNTAX)]
+    assert all(isinstance(d.subtype, D2lWarning) for d in again.diagnostics)
+    # an entry with a subtype that is no warning subtype: the page is parsed again
+    index.write_text(index.read_text().replace('"tab"', '"no-such-subtype"'))
+    fresh = PageReader(["pytorch"], str(index)).read(str(page))
+    assert fresh == first

@@ -3,11 +3,12 @@
 As d2lbook's ``d2lbook build lib``, fixing its known bugs (see :mod:`.blocks` for the save
 rules): ``@d2l.add_to_class(C)`` methods are folded into the most recent saved ``class C``
 (:mod:`.classes`), and one that no saved ``C`` precedes is reported; a name saved twice is
-reported with both places. Modules are assembled in table-of-contents order, written only
-when their content changes (atomically), and are byte-identical for the same sources
-(:mod:`.package`). A file of the package that the extension did not write is never
-overwritten nor removed, and a folder that cannot be written is reported, not raised
-(:mod:`.files`). :mod:`.api` lists the saved names for the API page.
+reported with both places. Modules are assembled in table-of-contents order
+(:func:`~.package.assemble_module`, one framework), written only when their content changes
+(atomically), and are byte-identical for the same sources (:mod:`.package`). A file of the
+package that the extension did not write is never overwritten nor removed, and a folder that
+cannot be written is reported, not raised (:mod:`.files`). :mod:`.api` lists the saved names
+for the API page.
 """
 
 from .api import ApiEntry, api_anchor, api_entries
@@ -23,9 +24,10 @@ from .classes import UnplacedMethod, fold_add_to_class, unplaced_methods
 from .files import BANNER, BANNER_FIRST, D2LBOOK_BANNER, write_if_changed
 from .package import (
     ALIAS_TITLE,
+    FrameworkModule,
     LibraryConfig,
     LibraryResult,
-    build_library,
+    assemble_module,
     generate_library,
     library_hash,
     module_path,
@@ -41,6 +43,7 @@ __all__ = [
     "NOT_A_STATEMENT",
     "SAVE",
     "ApiEntry",
+    "FrameworkModule",
     "LibraryConfig",
     "LibraryIssue",
     "LibraryResult",
@@ -48,7 +51,7 @@ __all__ = [
     "UnplacedMethod",
     "api_anchor",
     "api_entries",
-    "build_library",
+    "assemble_module",
     "extract_saved_blocks",
     "fold_add_to_class",
     "generate_library",

@@ -52,7 +52,6 @@ class LibraryIssue:
     message: str
 
 
-
 def _target_names(target: ast.expr) -> list[str]:
     if isinstance(target, ast.Name):
         return [target.id]

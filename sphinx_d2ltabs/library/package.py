@@ -54,23 +54,42 @@ def library_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _collect(docs: Sequence[tuple[str, Sequence[Cell]]], framework: str,
-             api: list[ApiEntry] | None = None,
-             unplaced: tuple[str, str, list[UnplacedMethod]] | None = None,
-             ) -> tuple[list[SavedBlock], list[LibraryIssue]]:
-    """The module's blocks, folded; ``api`` and ``unplaced`` ``(header, package, out)`` are
-    filled from the blocks before folding."""
+@dataclass
+class FrameworkModule:
+    """One framework's module as :func:`assemble_module` makes it (before it is written)."""
+
+    text: str
+    blocks: list[SavedBlock]
+    """The saved blocks, ``add_to_class`` methods folded into their classes."""
+    issues: list[LibraryIssue]
+    """Problems of the saved blocks, and names saved twice."""
+    api: list[ApiEntry]
+    """The saved names, for the API page."""
+    unplaced: list[UnplacedMethod]
+    """``add_to_class`` methods whose class is not saved (nor in the header) before them."""
+
+
+def assemble_module(docs: Sequence[tuple[str, Sequence[Cell]]], framework: str, *,
+                    header: str = "", aliases: str = "", package: str = "d2l",
+                    ) -> FrameworkModule:
+    """The module of ``framework`` from pages ``(docpath, cells)`` given in toc order (the
+    pages that have the framework: see :func:`~sphinx_d2ltabs.dialect.frameworks_of`)."""
     blocks: list[SavedBlock] = []
     issues: list[LibraryIssue] = []
     for docpath, cells in docs:
         found, problems = extract_saved_blocks(cells, framework, docpath)
         blocks.extend(found)
         issues.extend(problems)
-    if api is not None:
-        api.extend(api_entries(blocks))
-    if unplaced is not None:
-        unplaced[2].extend(unplaced_methods(blocks, unplaced[0], unplaced[1]))
+    api = api_entries(blocks)  # (before folding: a method points at its own page)
+    unplaced = unplaced_methods(blocks, header, package)
     blocks = fold_add_to_class(blocks)
+    issues.extend(_saved_twice(blocks))
+    return FrameworkModule(_module_text(blocks, header, aliases), blocks, issues, api, unplaced)
+
+
+def _saved_twice(blocks: Sequence[SavedBlock]) -> list[LibraryIssue]:
+    """A name saved by two blocks: reported at the later one, which wins."""
+    issues: list[LibraryIssue] = []
     defined: dict[str, SavedBlock] = {}
     for block in blocks:
         for name in block.names:
@@ -81,23 +100,16 @@ def _collect(docs: Sequence[tuple[str, Sequence[Cell]]], framework: str,
                     f"'{name}' is saved again (first saved in {first.docpath}:{first.line}); "
                     "the later definition wins"))
             defined[name] = block
-    return blocks, issues
+    return issues
 
 
-def _assemble(blocks: Sequence[SavedBlock], header: str, aliases: str) -> str:
+def _module_text(blocks: Sequence[SavedBlock], header: str, aliases: str) -> str:
+    """The header, the banner, each block under the page it comes from, the aliases."""
     head = header.rstrip("\n") + "\n\n" if header.strip() else ""
     chunks = [f"# Defined in file: ./{b.docpath}\n{b.code}" for b in blocks]
     if aliases.strip():
         chunks.append(f"{ALIAS_TITLE}\n{aliases.strip(chr(10))}")
     return (head + BANNER + "\n" + "\n\n\n".join(chunks)).rstrip("\n") + "\n"
-
-
-def build_library(docs: Sequence[tuple[str, Sequence[Cell]]], framework: str, *,
-                  header: str = "", aliases: str = "",
-                  ) -> tuple[str, list[LibraryIssue]]:
-    """The module text of ``framework`` for pages ``(docpath, cells)`` given in toc order."""
-    blocks, issues = _collect(docs, framework)
-    return _assemble(blocks, header, aliases), issues
 
 
 def toc_order(root: str | os.PathLike[str], index: str = "index", suffix: str = ".md",
@@ -155,7 +167,6 @@ def generate_library(root: str | os.PathLike[str], tabs: Sequence[str], config: 
     start = time.perf_counter()
     root = os.fspath(root)
     reader = reader or PageReader(tabs)
-    result = LibraryResult()
     pages = list(docs) if docs is not None else toc_order(root, index, suffix, tabs, reader)
     loaded: list[tuple[str, Sequence[Cell]]] = []
     for docpath in pages:
@@ -163,68 +174,92 @@ def generate_library(root: str | os.PathLike[str], tabs: Sequence[str], config: 
         if info is not None:
             loaded.append((docpath.replace(os.sep, "/"), info.cells))
     remove_stale_temporaries(os.path.join(root, config.directory, config.package))
+    writer = _PackageWriter(root, config)
     seen: set[tuple[str, int, str]] = set()
     unplaced: dict[UnplacedMethod, list[str]] = {}
-    failures: dict[tuple[str, str, str], list[str]] = {}  # (verb, folder, error) → files
-
-    def shown(path: str) -> str:
-        return os.path.relpath(path, root).replace(os.sep, "/")
-
-    def failed(verb: str, path: str, err: OSError) -> None:
-        key = (verb, os.path.dirname(shown(path)) or ".", os_error(err))
-        if shown(path) not in failures.setdefault(key, []):
-            failures[key].append(shown(path))
-
-    handled: dict[str, str] = {}  # framework → module path, for frameworks with a module
     for framework in tabs:
         header = config.headers.get(framework, "")
         aliases = config.aliases.get(framework, "")
-        api: list[ApiEntry] = []
-        methods: list[UnplacedMethod] = []
         # the pages that have this framework (see frameworks_of)
         mine = [(path, cells) for path, cells in loaded if framework in frameworks_of(cells, tabs)]
-        blocks, issues = _collect(mine, framework, api, (header, config.package, methods))
-        if api:
-            result.api[framework] = api
-        for issue in issues:  # a `#@tab all` cell reports once, not once per framework
+        module = assemble_module(mine, framework, header=header, aliases=aliases,
+                                 package=config.package)
+        if module.api:
+            writer.result.api[framework] = module.api
+        for issue in module.issues:  # a `#@tab all` cell reports once, not once per framework
             key = (issue.docpath, issue.line, issue.message)
             if key not in seen:
                 seen.add(key)
-                result.issues.append(issue)
-        for method in methods:
+                writer.result.issues.append(issue)
+        for method in module.unplaced:
             unplaced.setdefault(method, []).append(framework)
-        if not (blocks or header.strip() or aliases.strip()):
-            continue
-        text = _assemble(blocks, header, aliases)
-        path = handled[framework] = module_path(root, config, framework)
-        done = write_module(path, text, shown=shown(path), framework=framework, header=header)
-        if done.kept:
-            result.issues.append(LibraryIssue("", 0, done.kept))
-        if done.error is not None:
-            failed("write", done.failed, done.error)
-        if done.written:
-            result.written.append(path)
-        if done.content is not None:
-            result.files[framework] = path
-            result.hashes[framework] = library_hash(done.content)
+        if module.blocks or header.strip() or aliases.strip():
+            writer.write(framework, module.text, header)
     for method, frameworks in unplaced.items():
-        result.issues.append(LibraryIssue(method.docpath, method.line,
-                                          unplaced_message(method, frameworks, config.package)))
-    for framework in tabs:
-        # a module this extension generated earlier whose framework saves nothing now
-        path = module_path(root, config, framework)
-        if framework in handled or path in handled.values() or not os.path.isfile(path):
-            continue
-        removed, error = remove_module(path)
-        if removed:
-            result.removed.append(path)
-        elif error is not None:
-            failed("remove", path, error)
-    for (verb, folder, reason), paths in failures.items():
-        fix = (f"make {folder} a writable folder or set d2l_lib_dir" if verb == "write" else
-               f"make {folder} a writable folder or delete it by hand (its framework saves "
-               "nothing any more)")
-        result.issues.append(LibraryIssue("", 0, f"cannot {verb} {', '.join(paths)}: {reason}; "
-                                          f"{fix}; the kernels import what is there"))
-    result.seconds = time.perf_counter() - start
-    return result
+        writer.result.issues.append(LibraryIssue(
+            method.docpath, method.line, unplaced_message(method, frameworks, config.package)))
+    writer.remove_unused(tabs)
+    writer.report_failures()
+    writer.result.seconds = time.perf_counter() - start
+    return writer.result
+
+
+class _PackageWriter:
+    """Writes the modules of a package into a :class:`LibraryResult`, and removes the ones
+    no framework has any more; files that cannot be written or removed are collected per
+    folder and error, for one issue each (:meth:`report_failures`)."""
+
+    def __init__(self, root: str, config: LibraryConfig) -> None:
+        self.root = root
+        self.config = config
+        self.result = LibraryResult()
+        self.handled: dict[str, str] = {}  # framework → module path, for frameworks with one
+        self.failures: dict[tuple[str, str, str], list[str]] = {}  # (verb, folder, error) → files
+
+    def shown(self, path: str) -> str:
+        """``path`` as messages show it: relative to the book."""
+        return os.path.relpath(path, self.root).replace(os.sep, "/")
+
+    def failed(self, verb: str, path: str, err: OSError) -> None:
+        """Note that ``path`` could not be written or removed (``verb``)."""
+        key = (verb, os.path.dirname(self.shown(path)) or ".", os_error(err))
+        if self.shown(path) not in self.failures.setdefault(key, []):
+            self.failures[key].append(self.shown(path))
+
+    def write(self, framework: str, text: str, header: str) -> None:
+        """Write the module of ``framework`` (unless a file we did not write is there)."""
+        path = self.handled[framework] = module_path(self.root, self.config, framework)
+        done = write_module(path, text, shown=self.shown(path), framework=framework,
+                            header=header)
+        if done.kept:
+            self.result.issues.append(LibraryIssue("", 0, done.kept))
+        if done.error is not None:
+            self.failed("write", done.failed, done.error)
+        if done.written:
+            self.result.written.append(path)
+        if done.content is not None:
+            self.result.files[framework] = path
+            self.result.hashes[framework] = library_hash(done.content)
+
+    def remove_unused(self, tabs: Sequence[str]) -> None:
+        """Remove the modules generated earlier for frameworks that save nothing now."""
+        for framework in tabs:
+            path = module_path(self.root, self.config, framework)
+            if (framework in self.handled or path in self.handled.values()
+                    or not os.path.isfile(path)):
+                continue
+            removed, error = remove_module(path)
+            if removed:
+                self.result.removed.append(path)
+            elif error is not None:
+                self.failed("remove", path, error)
+
+    def report_failures(self) -> None:
+        """One issue per (verb, folder, error), naming its files and the fix."""
+        for (verb, folder, reason), paths in self.failures.items():
+            fix = (f"make {folder} a writable folder or set d2l_lib_dir" if verb == "write" else
+                   f"make {folder} a writable folder or delete it by hand (its framework saves "
+                   "nothing any more)")
+            self.result.issues.append(LibraryIssue(
+                "", 0, f"cannot {verb} {', '.join(paths)}: {reason}; {fix}; the kernels import "
+                "what is there"))
