@@ -71,6 +71,16 @@ class D2lState:
     """(docname, framework) → the result read or run, and verified, in this build."""
     warned: set[str] = field(default_factory=set)
     """Problems already reported in this build (each once)."""
+    builder_name: str = ""
+    """The builder of this build (``html``, ``latex``...; recorded at ``builder-inited``
+    by :func:`.builder.record_builder`: transforms have no public way to the builder)."""
+    builder_format: str = ""
+    """Its output format (``html``, ``latex``, ``text``...)."""
+    image_types: frozenset[str] | None = None
+    """The image mime types the builder can use, directly or through a registered image
+    converter; None where the builder does not say (every image is kept)."""
+    notebook_pages: dict[str, list[str]] = field(default_factory=dict)
+    """Pages with code → the frameworks of their notebooks (:mod:`.publish`)."""
 
     KEPT = ("doc_keys", "last_run", "api")
 

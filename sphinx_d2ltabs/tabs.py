@@ -7,7 +7,8 @@ HTML post-transform turns it into radio inputs whose labels carry
 every set on the page and the choice is remembered in ``localStorage`` across pages.
 
 For non-HTML builders :class:`NonHtmlTabs` keeps either every tab (sphinx-design's
-fallback: each tab's label as a rubric, then its content) or only the default one.
+fallback: each tab's label as a rubric, then its content) or only the default one (the
+builder's format is read from the build state, see :mod:`.builder`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sphinx.application import Sphinx
 from sphinx.transforms.post_transforms import SphinxPostTransform
 from sphinx_design.shared import create_component, is_component
 
+from .builder import connect_record_builder
 from .state import get_state
 
 SYNC_GROUP = "framework"
@@ -53,9 +55,10 @@ class NonHtmlTabs(SphinxPostTransform):
     default_priority = 190  # before sphinx-design's HTML transform (200); we skip HTML anyway
 
     def run(self, **kwargs: Any) -> None:
-        if self.env._builder_cls.format == "html":
+        state = get_state(self.env)
+        if state.builder_format == "html":
             return
-        cfg = get_state(self.env).cfg
+        cfg = state.cfg
         if cfg.nonhtml_tabs != "default":
             return
         for tabset in list(self.document.findall(nodes.container)):
@@ -75,3 +78,4 @@ class NonHtmlTabs(SphinxPostTransform):
 
 def setup_tabs(app: Sphinx) -> None:
     app.add_post_transform(NonHtmlTabs)
+    connect_record_builder(app)  # the builder's format, for NonHtmlTabs
