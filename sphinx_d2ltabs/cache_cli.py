@@ -1,8 +1,11 @@
-"""``python -m sphinx_d2ltabs cache info|verify|prune PATH``: look after an execution cache.
+"""``python -m sphinx_d2ltabs cache info|verify|prune|push PATH``: look after an execution
+cache.
 
 PATH is a cache folder, or a book's source folder (the one with ``conf.py``): then its
 ``d2l_cache_dir``, else ``SRC/_build/.d2l_cache`` (the default of ``sphinx-build SRC
 SRC/_build/html``). The fallback folder that a read-only cache writes to is included.
+``push`` uploads the valid entries to a remote cache (``--to URL``, else the book's
+``d2l_cache_remote``); an entry already there is kept (first writer wins).
 """
 
 from __future__ import annotations
@@ -12,17 +15,24 @@ import os
 import sys
 import time
 
+from .config import D2lConfig
 from .confpy import load_conf
 from .execution.cache import FileCache, fallback_dir, read_usage
 
 DAY = 86400.0
 
 
+def book_config(path: str) -> D2lConfig | None:
+    """The configuration of the book at PATH, if PATH is a book's source folder."""
+    return load_conf(path)[0] if os.path.isfile(os.path.join(path, "conf.py")) else None
+
+
 def cache_folders(path: str) -> list[str]:
     """The cache folder(s) PATH names: the folder, then its fallback folder if any."""
     folder = path
-    if os.path.isfile(os.path.join(path, "conf.py")):
-        configured = load_conf(path)[0].cache_dir
+    cfg = book_config(path)
+    if cfg is not None:
+        configured = cfg.cache_dir
         folder = os.path.join(path, configured) if configured else os.path.join(
             path, "_build", ".d2l_cache")
     folder = os.path.normpath(folder)
@@ -100,14 +110,47 @@ def cmd_prune(folder: str, unused: bool, older_than: float | None, dry_run: bool
     return 0
 
 
+def cmd_push(folder: str, url: str, cfg: D2lConfig) -> int:
+    """Upload every valid entry of ``folder`` to the remote cache ``url``."""
+    from .execution.remote import RemoteConfigError, RemoteTier, shown_url
+
+    try:
+        remote = RemoteTier(url, timeout=cfg.cache_remote_timeout, push=True,
+                            options=dict(cfg.cache_remote_options),
+                            on_problem=lambda message: print(message, file=sys.stderr))
+    except RemoteConfigError as err:
+        print(f"cache push: {err}", file=sys.stderr)
+        return 2
+    cache = FileCache(folder)
+    counts = {"pushed": 0, "exists": 0, "failed": 0, "invalid": 0}
+    for key, _ in list(cache.entries()):
+        lookup = cache.load(key, remove_corrupt=False)
+        try:
+            with open(lookup.path, encoding="utf-8") as fh:
+                text = fh.read() if lookup.result is not None else ""
+        except (OSError, ValueError):
+            text = ""
+        if not text:
+            counts["invalid"] += 1  # (``cache verify`` names them)
+            continue
+        counts[remote.push(key, text)] += 1
+        if remote.down or counts["failed"]:
+            break
+    print(f"{folder} -> {shown_url(url)}: {counts['pushed']} pushed, {counts['exists']} "
+          f"already there, {counts['invalid']} invalid (not pushed)"
+          + (", stopped after a failure" if counts["failed"] else ""))
+    return 1 if counts["failed"] else 0
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("cache", help="look after an execution cache (info, verify, prune)",
+    p = sub.add_parser("cache", help="look after an execution cache (info, verify, prune, "
+                       "push)",
                        description=__doc__,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("action", choices=("info", "verify", "prune"),
+    p.add_argument("action", choices=("info", "verify", "prune", "push"),
                    help="info: entries, size, what the last build used; verify: load every "
                    "entry; prune: remove entries (see --unused, --older-than) and leftover "
-                   "temporary files")
+                   "temporary files; push: upload the entries to a remote cache (--to)")
     p.add_argument("path", help="a cache folder, or a book's source folder (with conf.py)")
     p.add_argument("--unused", action="store_true",
                    help="prune: the entries the last build did not use")
@@ -116,6 +159,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dry-run", action="store_true", help="prune: only say what would go")
     p.add_argument("--delete", action="store_true",
                    help="verify: remove the corrupt entries (never the unreadable ones)")
+    p.add_argument("--to", metavar="URL",
+                   help="push: the remote cache (default: the book's d2l_cache_remote), "
+                   "e.g. file:///srv/d2l-cache or s3://bucket/d2l-cache")
     p.set_defaults(func=run)
 
 
@@ -128,6 +174,8 @@ def run(args: argparse.Namespace) -> int:
         print("cache prune: say what to remove: --unused and/or --older-than DAYS",
               file=sys.stderr)
         return 2
+    if args.action == "push":
+        return _push(args, folders)
     status = 0
     for folder in folders:
         if args.action == "info":
@@ -136,4 +184,17 @@ def run(args: argparse.Namespace) -> int:
             status |= cmd_verify(folder, args.delete)
         else:
             status |= cmd_prune(folder, args.unused, args.older_than, args.dry_run)
+    return status
+
+
+def _push(args: argparse.Namespace, folders: list[str]) -> int:
+    cfg = book_config(args.path) or D2lConfig()
+    url = args.to or cfg.cache_remote
+    if not url:
+        print("cache push: say where to: --to URL (or set d2l_cache_remote in conf.py)",
+              file=sys.stderr)
+        return 2
+    status = 0
+    for folder in folders:
+        status = max(status, cmd_push(folder, url, cfg))
     return status

@@ -42,6 +42,9 @@ HIDE_LINE = re.compile(
     r"[ \t]*$",
     re.IGNORECASE,
 )
+#: A whole line that is a GPU mark (``#@gpus 2``, ``# @GPUS 1``; also ``#@gpus=2``, a mark
+#: with a bad value): not shown, not run (gpu_need.py reads and checks it)
+GPU_MARK_LINE = re.compile(r"^[ \t]*#[ \t]*@gpus(?![a-z_]).*$", re.IGNORECASE)
 LOAD_EXT_TAB = "%load_ext d2lbook.tab"
 #: ``if ... tab.selected(...)`` (the two parts: one regex backtracks on a long line)
 SELECTED_IF = re.compile(r"^(?P<indent>[ ]*)if\b")
@@ -146,7 +149,7 @@ class Cell:
         lines = flatten_tab_branches(lines, framework)
         out: list[str] = []
         for ln in lines:
-            if HIDE_LINE.match(ln):
+            if HIDE_LINE.match(ln) or GPU_MARK_LINE.match(ln):
                 continue
             out.append(HIDE_MARK.sub("", ln))
         return "\n".join(out).strip("\n")

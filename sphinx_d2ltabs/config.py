@@ -240,10 +240,58 @@ class D2lConfig:
         metadata=_meta("Fail GPU frameworks when no GPU exists instead of running them on CPU.",
                        _BOOL),
     )
+    # a page's GPU need (gpu_need.py): its ``#@gpus N`` mark, else this rule, else d2l_gpus
+    gpus_detect: bool = field(
+        default=False,
+        metadata=_meta("Apply d2lbook's rule to the code each framework runs: a page that "
+                       "calls ``try_gpu()``, ``gpu()``... needs 1 GPU, one that calls "
+                       "``try_all_gpus()``, ``gpu(1)``... needs 2; where it finds nothing, "
+                       "``d2l_gpus`` applies. A page's ``#@gpus N`` mark overrides both.",
+                       _BOOL, rebuild=""),
+    )
     workers: int | None = field(
         default=None,
         metadata=_meta("Kernels run at once (default: the number of CPUs).",
                        optional(_POSITIVE)),
+    )
+    # where jobs run (execution/executor.py, docs/distributed.md)
+    executor: str = field(
+        default="local",
+        metadata=_meta(
+            "Where the kernels run: ``local`` (this machine, ``d2l_workers`` at once) or "
+            "``dask:tcp://HOST:PORT``, a running ``dask.distributed`` scheduler whose "
+            "workers run one job per thread (needs ``pip install "
+            "'sphinx_d2ltabs[distributed]'`` here and on the workers).",
+            # (the same rule as execution.executor.parse_executor)
+            [_STRING, _rule(lambda v: re.fullmatch(
+                r"local|dask:((tcp|tls|ucx|ws|wss)://[^\s/:]+(:\d+)?|inproc://\S+)",
+                v.strip()) is not None,
+                "is not 'local' or 'dask:tcp://HOST:PORT' (the address of a running Dask "
+                "scheduler)")],
+            rebuild=""),
+    )
+    executor_files: list[str] = field(
+        default_factory=lambda: ["img/**", "data/**"],
+        metadata=_meta("Glob patterns (relative to the source folder) of the files Dask "
+                       "workers get besides the ``#@save`` package and the "
+                       "``d2l_dependencies`` files, at the same relative paths.",
+                       _STRING_LIST, rebuild=""),
+    )
+    executor_workspace: str = field(
+        default="auto",
+        metadata=_meta(
+            "How Dask workers get the book's files: ``auto`` (the source folder as it is "
+            "where a worker sees it with the same files, else a copy sent by content "
+            "hash), ``ship`` (always the copy) or the absolute path under which the "
+            "workers see the source folder (a shared file system; checked, else shipped).",
+            [_STRING, _rule(lambda v: v in ("auto", "ship") or os.path.isabs(v),
+                            "must be 'auto', 'ship' or an absolute path")],
+            rebuild=""),
+    )
+    executor_connect_timeout: float = field(
+        default=10.0,
+        metadata=_meta("Seconds to reach the Dask scheduler of ``d2l_executor``.",
+                       _POSITIVE, rebuild=""),
     )
     timeout: float = field(
         default=600.0,
@@ -265,6 +313,54 @@ class D2lConfig:
                        "end of a build that executed); ``0`` keeps every entry. "
                        "``python -m sphinx_d2ltabs cache prune`` removes entries by hand.",
                        _NON_NEGATIVE),
+    )
+    # the shared remote tier (execution/remote.py, docs/cache-sharing.md)
+    cache_remote: str = field(
+        default="",
+        metadata=_meta(
+            "URL of a shared cache read behind the local folder: an HTTP(S) mirror (read "
+            "only) or an fsspec URL (``file://``, ``s3://``, ``gs://``, ``memory://``...). "
+            "Its entries are copied into the local folder. Empty: none. Needs "
+            "``pip install 'sphinx_d2ltabs[distributed]'`` (and s3fs or gcsfs for S3, GCS).",
+            [_STRING, _rule(lambda v: v == "" or "://" in v,
+                            "must be a URL such as 'https://host/cache', "
+                            "'file:///srv/cache' or 's3://bucket/cache' (or empty)")],
+            rebuild=""),
+    )
+    cache_remote_options: dict[str, Any] = field(
+        default_factory=dict,
+        metadata=_meta("fsspec storage options of ``d2l_cache_remote`` (e.g. "
+                       "``{'anon': True}``, an endpoint URL); credentials belong in the "
+                       "environment, not in conf.py.",
+                       _rule(lambda v: isinstance(v, Mapping), "must be a dict"), rebuild=""),
+    )
+    cache_push: bool = field(
+        default=False,
+        metadata=_meta(
+            "Also write the results this build executes to ``d2l_cache_remote`` (CI): an "
+            "entry already there is never replaced. Not for an HTTP mirror (read only).",
+            [_BOOL,
+             lambda inst, f, v, suffix="": _check(
+                 not v or bool(inst.cache_remote), "cache_push",
+                 "needs d2l_cache_remote (the URL to push to)"),
+             lambda inst, f, v, suffix="": _check(
+                 not v or not str(inst.cache_remote).lower().startswith(("http:", "https:")),
+                 "cache_push", f"d2l_cache_remote = {inst.cache_remote!r} is an HTTP mirror, "
+                 "which is read only: push to the storage it mirrors (file://, s3://, ...)")],
+            rebuild=""),
+    )
+    cache_remote_timeout: float = field(
+        default=10.0,
+        metadata=_meta("Seconds one request to ``d2l_cache_remote`` may take; a remote that "
+                       "can't be reached is not asked again in that build.", _POSITIVE,
+                       rebuild=""),
+    )
+    env_fingerprint: str = field(
+        default="",
+        metadata=_meta("A name of the execution environment mixed into every cache key (e.g. "
+                       "``'torch-2.13-cu12'``): machines that declare different ones never "
+                       "share results. Change it when the environment changes.", _STRING,
+                       rebuild=""),
     )
     dependencies: list[str] = field(
         default_factory=list,
@@ -320,6 +416,45 @@ class D2lConfig:
         metadata=_meta("Bilingual books: show the original text kept in an HTML comment as a "
                        "collapsible element after its translation (HTML only).",
                        _BOOL),
+    )
+    # notebooks, zips and the links of each page (notebooks.py, publish.py,
+    # docs/publishing.md)
+    _HOSTED_REPOS = deep_mapping(  # (d2l_colab's and d2l_studiolab's validator: no option)
+        lambda inst, f, key, suffix="": _check(
+            key in inst.tab_names, f.name,
+            f"{key!r} is not a configured framework (d2l_tabs = {inst.tab_names})"),
+        _rule(lambda v: isinstance(v, str) and re.fullmatch(
+            r"[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?", v) is not None,
+            "must be a GitHub repository 'owner/repo' or 'owner/repo@branch'"),
+        _rule(lambda v: isinstance(v, Mapping), "must be a dict {framework: 'owner/repo'}",
+              False))
+    notebooks: bool = field(
+        default=True,
+        metadata=_meta("HTML builds: write a Jupyter notebook of every page in every "
+                       "framework and a zip per framework into ``<outdir>/_notebooks/``, "
+                       "and give each page with code a download button that follows the "
+                       "selected tab.", _BOOL, rebuild="html"),
+    )
+    notebook_outputs: bool = field(
+        default=True,
+        metadata=_meta("Keep the executed outputs (this build's, else the cache's) in the "
+                       "notebooks.", _BOOL, rebuild=""),
+    )
+    colab: dict[str, str] = field(
+        default_factory=dict,
+        metadata=_meta(
+            "Open-in-Colab links per framework: ``{'pytorch': 'd2l-ai/d2l-pytorch-colab'}`` "
+            "links a page to ``https://colab.research.google.com/github/<repo>/blob/master/"
+            "<docname>.ipynb`` (as d2lbook); ``'owner/repo@branch'`` for another branch.",
+            _HOSTED_REPOS, rebuild="html"),
+    )
+    studiolab: dict[str, str] = field(
+        default_factory=dict,
+        metadata=_meta(
+            "Open-in-SageMaker-Studio-Lab links per framework, as ``d2l_colab`` (``https://"
+            "studiolab.sagemaker.aws/import/github/<repo>/blob/main/<docname>.ipynb``; the "
+            "branch defaults to ``main``).",
+            _HOSTED_REPOS, rebuild="html"),
     )
     translation_placeholder: str = field(
         default=r"^\*dịch đoạn phía trên\*$",

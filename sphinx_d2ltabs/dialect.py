@@ -20,6 +20,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from .cells import ALL, Cell, parse_cell, parse_fence_info
+from .gpu_need import mark_problems
 from .mdit_d2l import d2l_plugin, dialect_config, dialect_md_parser
 from .mdit_syntax import COMMENT, ROLE_MAP, Diagnostic, strip_slide_marks
 from .warnings_ import D2lWarning
@@ -92,6 +93,7 @@ def cells_from_tokens(
             cell = replace(cell, hide_code=True, hide_output=True)
         if diagnostics is not None:
             diagnostics.extend(_tab_marker_problems(cell, tabs))
+            diagnostics.extend(mark_problems([cell]))
         cells.append(cell)
     return cells
 

@@ -22,7 +22,7 @@ from .fileio import atomic_write
 from .mdit_d2l import dialect_md_parser
 from .warnings_ import D2lWarning
 
-INDEX_VERSION = "1"
+INDEX_VERSION = "2"
 
 
 @dataclass

@@ -49,10 +49,26 @@ def warn_cache(message: str, docname: str | None = None) -> None:
 
 
 def open_cache(state: D2lState) -> TieredCache:
+    """The build's cache: the local folders, then ``d2l_cache_remote`` if set (what the
+    build learnt of the remote, down or reported, is kept in ``state.warned``)."""
     from .execution.cache import open_tiers
 
+    cfg = state.cfg
+    remote = None
+    if cfg.cache_remote:
+        from sphinx.errors import ConfigError
+
+        from .execution.remote import RemoteConfigError, RemoteTier
+
+        try:
+            remote = RemoteTier(cfg.cache_remote, timeout=cfg.cache_remote_timeout,
+                                push=cfg.cache_push, options=dict(cfg.cache_remote_options),
+                                memo=state.warned, on_problem=warn_cache,
+                                on_notice=lambda message: logger.info(f"[d2l] {message}"))
+        except RemoteConfigError as err:
+            raise ConfigError(f"d2l_cache_remote: {err}") from None
     return open_tiers(state.cache_dir, on_problem=warn_cache,
-                      on_notice=lambda message: logger.info(f"[d2l] {message}"))
+                      on_notice=lambda message: logger.info(f"[d2l] {message}"), remote=remote)
 
 
 def book_fingerprint(app: Sphinx, env: BuildEnvironment) -> str:
@@ -181,8 +197,12 @@ def _run_phase(app: Sphinx, env: BuildEnvironment, cache: TieredCache,
 def _execute(app: Sphinx, env: BuildEnvironment, cache: TieredCache, reader: PageReader,
              lib_hashes: dict[str, str],
              ) -> tuple[dict[str, dict[str, str]], set[str], dict[str, Any]]:
+    from sphinx.errors import ConfigError
+
     from .execution.cache import write_usage
-    from .runner import BookRunner, dependency_hash, framework_extra
+    from .execution.executor import ExecutorError
+    from .reporting import REPORT_FILE
+    from .runner import BookRunner, dependency_hash, expected_seconds, framework_extra
 
     state = get_state(env)
     cfg = state.cfg
@@ -190,10 +210,20 @@ def _execute(app: Sphinx, env: BuildEnvironment, cache: TieredCache, reader: Pag
     state.extras = {fw: framework_extra(cfg, fw, lib_hashes, dep) for fw in cfg.tab_names}
     runner = BookRunner(cfg, cache, reader=reader, on_progress=progress_printer(),
                         on_notice=lambda msg: logger.info(f"[d2l] {msg}"),
-                        on_warning=warn_cache)
+                        on_warning=warn_cache, srcdir=str(app.srcdir))
     plans = runner.plan(_md_pages(env), state.extras, state.lib_path)
     keys = {p.docname: dict(p.keys) for p in plans if p.keys}
-    results, report = runner.run(plans, cfg.execute)
+    # the durations in the last build's report (read before it is replaced): the
+    # longest jobs start first
+    try:
+        with open(os.path.join(app.outdir, REPORT_FILE), encoding="utf-8") as fh:
+            hints = expected_seconds(json.load(fh))
+    except (OSError, ValueError, RecursionError):
+        hints = {}
+    try:
+        results, report = runner.run(plans, cfg.execute, hints)
+    except ExecutorError as err:
+        raise ConfigError(str(err)) from None
     if report.executed:
         logger.info(f"[d2l] executed {report.executed} job(s) in {report.seconds:.1f} s, "
                     f"{report.cached} from cache, {report.failed} failed")
@@ -237,6 +267,7 @@ def generate_library(app: Sphinx, env: BuildEnvironment, reader: PageReader) -> 
         directory=cfg.lib_dir,
         modules=dict(cfg.lib_modules),
         headers=dict(cfg.lib_headers),
+        keep_headers=True,  # d2lbook's rule: the text above the banner stays
         aliases={fw: cfg.alias_set(fw).library_code() for fw in cfg.tab_names},
     )
     result = generate(str(app.srcdir), cfg.tab_names, lib_config, index=app.config.root_doc,

@@ -22,6 +22,8 @@ from .config import D2lConfig
 from .dialect import frameworks_of
 from .execution.cache import TieredCache
 from .execution.model import Job, JobResult, Progress, cache_key
+from .execution.workspace import with_library
+from .gpu_need import page_gpus
 from .pages import PageReader
 
 ALLOW_ERROR_MARK = "#@allow_error"
@@ -37,19 +39,19 @@ class PagePlan:
 
 def framework_extra(cfg: D2lConfig, framework: str, library_hashes: Mapping[str, str],
                     dependency_hash: str) -> str:
-    """The part of a framework's cache key that does not come from the page."""
-    return json.dumps(
-        {"lib": library_hashes.get(framework, ""), "deps": dependency_hash},
-        sort_keys=True,
-    )
+    """The part of a framework's cache key that does not come from the page: the
+    library, the ``d2l_dependencies`` files and the declared ``d2l_env_fingerprint``
+    (absent when empty, so that keys made before it existed stay the same)."""
+    extra = {"lib": library_hashes.get(framework, ""), "deps": dependency_hash}
+    if cfg.env_fingerprint:
+        extra["env"] = cfg.env_fingerprint
+    return json.dumps(extra, sort_keys=True)
 
 
 def kernel_env(cfg: D2lConfig, framework: str, lib_path: str | None) -> dict[str, str]:
-    env = cfg.env_for(framework)
-    if lib_path:
-        existing = env.get("PYTHONPATH", os.environ.get("PYTHONPATH", ""))
-        env["PYTHONPATH"] = lib_path + (os.pathsep + existing if existing else "")
-    return env
+    """The user's variables of ``framework`` with the library first on ``PYTHONPATH``
+    (a Dask worker does the same with its own path: :mod:`.execution.dask_worker`)."""
+    return with_library(cfg.env_for(framework), lib_path)
 
 
 def plan_page(docname: str, path: str, cells: Sequence[Cell], cfg: D2lConfig,
@@ -78,7 +80,7 @@ def plan_page(docname: str, path: str, cells: Sequence[Cell], cfg: D2lConfig,
             cwd=os.path.dirname(os.path.abspath(path)),
             setup_code=cfg.setup_code.get(fw, cfg.setup_code.get("*", "")),
             timeout=float(cfg.timeout),
-            gpus=cfg.gpus.get(fw, cfg.gpus.get("*", 0)),
+            gpus=page_gpus(cells, fw, cfg),  # #@gpus mark, d2l_gpus_detect, d2l_gpus
             allow_errors=cfg.allow_errors,
             allow_error_cells=frozenset(
                 c.line for c in selected if ALLOW_ERROR_MARK in c.source.lower()
@@ -134,9 +136,12 @@ class BookRunner:
     def __init__(self, cfg: D2lConfig, cache: TieredCache, *, reader: PageReader | None = None,
                  on_progress: Callable[[Progress], None] | None = None,
                  on_notice: Callable[[str], None] | None = None,
-                 on_warning: Callable[[str, str], None] | None = None) -> None:
+                 on_warning: Callable[[str, str], None] | None = None,
+                 srcdir: str | None = None) -> None:
         self.cfg = cfg
         self.cache = cache
+        self.srcdir = srcdir
+        """The source folder (the Dask executor ships files from it)."""
         self.reader = reader or PageReader(cfg.tab_names)
         self.on_progress = on_progress
         self.on_notice = on_notice
@@ -154,14 +159,20 @@ class BookRunner:
             plans.append(plan_page(docname, path, info.cells, self.cfg, extras, lib_path))
         return plans
 
-    def run(self, plans: Sequence[PagePlan], mode: str) -> tuple[
-            dict[tuple[str, str], JobResult], RunReport]:
-        """Run what ``mode`` asks for; return every known result and a report."""
+    def run(self, plans: Sequence[PagePlan], mode: str,
+            expected_seconds: Mapping[tuple[str, str], float] | None = None,
+            ) -> tuple[dict[tuple[str, str], JobResult], RunReport]:
+        """Run what ``mode`` asks for; return every known result and a report.
+
+        ``expected_seconds``: each job's duration in an earlier build (see
+        :func:`expected_seconds`): the longest start first."""
         start = time.monotonic()
         report = RunReport()
         results: dict[tuple[str, str], JobResult] = {}
         todo: list[Job] = []
         keys: dict[tuple[str, str], str] = {}
+        if mode != "force":  # one concurrent round trip to a remote tier, not one per job
+            self.cache.prefetch(plan.keys[fw] for plan in plans for fw in plan.jobs)
         for plan in plans:
             for fw, job in plan.jobs.items():
                 key = plan.keys[fw]
@@ -175,7 +186,7 @@ class BookRunner:
                 elif mode in ("auto", "force"):
                     todo.append(job)
         if todo:
-            results.update(self._execute(todo, keys))
+            results.update(self._execute(todo, keys, expected_seconds))
         for (docname, fw), result in sorted(results.items()):
             report.entries.append({
                 "docname": docname,
@@ -209,8 +220,11 @@ class BookRunner:
         return None
 
     def _execute(self, todo: list[Job], keys: Mapping[tuple[str, str], str],
+                 expected: Mapping[tuple[str, str], float] | None = None,
                  ) -> dict[tuple[str, str], JobResult]:
-        from .execution.scheduler import Scheduler
+        """Run ``todo`` with the configured executor (``d2l_executor``); raises
+        :class:`~.execution.executor.ExecutorError` when it can't be used."""
+        from .execution.executor import Callbacks, open_executor
 
         def store(job: Job, result: JobResult) -> None:
             result.key = keys[(job.docname, job.framework)]
@@ -219,14 +233,24 @@ class BookRunner:
             if not result.machinery_failure:
                 self.cache.put(result.key, result)
 
-        scheduler = Scheduler(
-            self.cfg.workers,
-            [str(g) for g in self.cfg.gpu_ids] if self.cfg.gpu_ids is not None else None,
-            strict_gpu=self.cfg.strict_gpu,
-            on_progress=self.on_progress,
-            on_notice=self.on_notice,
-            on_result=store,
-        )
-        return scheduler.run(todo)
+        callbacks = Callbacks(self.on_progress, self.on_notice, store)
+        with open_executor(self.cfg, self.srcdir, callbacks) as executor:
+            return executor.run(todo, expected)
+
+
+def expected_seconds(report: Any) -> dict[tuple[str, str], float]:
+    """Each job's seconds in an execution report (``RunReport.to_json``, e.g. the last
+    build's ``d2l_execution_report.json``), by (docname, framework); anything of another
+    shape is skipped."""
+    pages = report.get("pages") if isinstance(report, dict) else None
+    out: dict[tuple[str, str], float] = {}
+    for entry in pages if isinstance(pages, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        doc, fw, seconds = entry.get("docname"), entry.get("framework"), entry.get("seconds")
+        if (isinstance(doc, str) and isinstance(fw, str) and isinstance(seconds, (int, float))
+                and not isinstance(seconds, bool) and seconds >= 0):
+            out[(doc, fw)] = float(seconds)
+    return out
 
 

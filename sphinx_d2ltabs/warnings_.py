@@ -43,7 +43,7 @@ class D2lWarning(StrEnum):
     LABEL = ("label", "A ``:label:`` that follows nothing it can label, or labels a figure "
              "or table without a caption (no number for ``:numref:``).")
     MARK = ("mark", "An unknown or misplaced mark (``:width:`` after no image, a duplicate "
-            "figure option, an unknown role): kept as text or ignored.")
+            "figure option, an unknown role, a bad ``#@gpus`` value): kept as text or ignored.")
     CITE = ("cite", "A citation or ``:bibliography:`` that needs sphinxcontrib-bibtex, or a "
             "citation that cannot be rendered.")
     FIGURE = ("figure", "A figure's ``:width:`` or ``:height:`` is not a length: the figure "

@@ -3,7 +3,10 @@
 A :class:`FileCache` is one folder. A :class:`TieredCache` reads through several of
 them (the writable one first, then read-only ones: a CI cache mounted read-only, a
 shared folder) and writes to the writable one only. When the writable folder turns out
-to be read-only, writes move to a local fallback folder, with one notice.
+to be read-only, writes move to a local fallback folder, with one notice. Behind the
+folders, a :class:`~.remote.RemoteTier` (``d2l_cache_remote``) is read last; its hits are
+copied into the writable folder, and with ``d2l_cache_push`` the results a build puts are
+uploaded to it too.
 
 Whatever is in a folder, reading never raises: a missing entry is a miss; an entry that
 is truncated, not JSON, nested pathologically or of the wrong shape is *corrupt*: a
@@ -20,12 +23,15 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..fileio import TMP_PREFIX, atomic_write, remove_stale_temporaries
 from .model import JobResult
+
+if TYPE_CHECKING:
+    from .remote import RemoteEntry, RemoteTier
 
 USAGE_FILE = "last-build.json"
 """In the writable folder: when the last build ran and which keys it used."""
@@ -182,18 +188,22 @@ class TieredCache:
     one message per unusable entry and per write problem (the caller warns); a folder
     that refuses writes with a permissions error is replaced, for writes, by
     :func:`fallback_dir` (``on_notice`` is told once); when that fails too, results of
-    this build are not kept (told once).
+    this build are not kept (told once). ``remote`` is read after every folder (its
+    problems are its own to report, once per build: a lookup gets a plain miss).
     """
 
     def __init__(self, tiers: Sequence[FileCache], *,
                  on_problem: Callable[[str], None] | None = None,
                  on_notice: Callable[[str], None] | None = None,
-                 fallback: str | None = None) -> None:
+                 fallback: str | None = None, remote: RemoteTier | None = None) -> None:
         if not tiers:
             raise ValueError("a cache needs at least one folder")
         self.tiers = list(tiers)
         self.writable: FileCache | None = self.tiers[0]
         self.fallback = fallback
+        self.remote = remote
+        self.prefetched: dict[str, RemoteEntry] = {}
+        """Remote hits of :meth:`prefetch` that could not be copied into a folder."""
         self.on_problem = on_problem or (lambda message: None)
         self.on_notice = on_notice or (lambda message: None)
         self.problems: dict[str, str] = {}
@@ -211,17 +221,47 @@ class TieredCache:
                 return lookup
             if lookup.problem and not first_problem.problem:
                 first_problem = lookup
+        if self.remote is not None:
+            entry = self.prefetched.pop(key, None) or self.remote.load(key)
+            if entry is not None:
+                self._keep(entry)
+                return Lookup(entry.result, path=self.remote.where(key), mtime=time.time())
         return first_problem
 
     def get(self, key: str) -> JobResult | None:
         return self.load(key).result
 
     def put(self, key: str, result: JobResult) -> None:
-        """Store in the writable folder; never raises (problems are reported)."""
+        """Store in the writable folder, and push to the remote when it takes pushes;
+        never raises (problems are reported)."""
         data = result.to_json()
         data["key"] = key
-        path = os.path.relpath(self.tiers[0].path(key), self.tiers[0].directory)
-        self.write_file(path, json.dumps(data, ensure_ascii=False))
+        text = json.dumps(data, ensure_ascii=False)
+        self.write_file(self._relpath(key), text)
+        if self.remote is not None and self.remote.push_enabled:
+            self.remote.push(key, text)
+
+    def prefetch(self, keys: Iterable[str]) -> int:
+        """Fetch from the remote, concurrently, the entries of ``keys`` that no folder
+        holds, into the writable folder (so that :meth:`load` finds them there); return
+        how many were found. Never raises."""
+        if self.remote is None or self.remote.down:
+            return 0
+        wanted = [k for k in dict.fromkeys(keys)
+                  if not any(os.path.exists(t.path(k)) for t in self.tiers)]
+        found = self.remote.fetch_many(wanted)
+        for entry in found.values():
+            if not self._keep(entry):
+                self.prefetched[entry.key] = entry
+        return len(found)
+
+    def _keep(self, entry: RemoteEntry) -> bool:
+        """Copy a remote entry into the writable folder (the next build finds it there)."""
+        return self.writable is not None and self.write_file(self._relpath(entry.key),
+                                                             entry.text)
+
+    def _relpath(self, key: str) -> str:
+        return os.path.relpath(self.tiers[0].path(key), self.tiers[0].directory)
 
     def write_file(self, relpath: str, text: str) -> bool:
         """Write a file into the writable folder (moving to the fallback folder when it
@@ -266,17 +306,19 @@ class TieredCache:
 
 
 def open_tiers(directory: str, *, on_problem: Callable[[str], None] | None = None,
-               on_notice: Callable[[str], None] | None = None) -> TieredCache:
+               on_notice: Callable[[str], None] | None = None,
+               remote: RemoteTier | None = None) -> TieredCache:
     """The cache of a build: ``directory`` (written, or read-only with writes going to
     :func:`fallback_dir`), the fallback folder read too when a previous build wrote
-    there. Raises ``NotADirectoryError`` when ``directory`` is a file."""
+    there, then ``remote``. Raises ``NotADirectoryError`` when ``directory`` is a file."""
     if os.path.exists(directory) and not os.path.isdir(directory):
         raise NotADirectoryError(f"the cache folder {directory} is a file, not a folder")
     fallback = fallback_dir(directory)
     tiers = [FileCache(directory)]
     if os.path.isdir(fallback):
         tiers.append(FileCache(fallback))
-    return TieredCache(tiers, on_problem=on_problem, on_notice=on_notice, fallback=fallback)
+    return TieredCache(tiers, on_problem=on_problem, on_notice=on_notice, fallback=fallback,
+                       remote=remote)
 
 
 def read_usage(directory: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import FrameType
 from typing import Any
 
+from .executor import estimate_eta, order_jobs
 from .gpus import detect_gpus
 from .kernel import kill_all_kernels, run_job
 from .model import Job, JobResult, Progress
@@ -60,14 +61,9 @@ class Scheduler:
 
     def order(self, jobs: Sequence[Job],
               expected_seconds: Mapping[tuple[str, str], float] | None = None) -> list[Job]:
-        """GPU jobs first (most GPUs first), then the longest expected, then input order."""
-        hints = expected_seconds or {}
-        gpus = len(self.gpu_ids)
-        return [jobs[i] for i in sorted(range(len(jobs)), key=lambda i: (
-            -min(jobs[i].gpus, gpus),
-            -hints.get((jobs[i].docname, jobs[i].framework), 0.0),
-            i,
-        ))]
+        """GPU jobs first (most GPUs first), then the longest expected, then input order
+        (:func:`.executor.order_jobs`)."""
+        return order_jobs(jobs, len(self.gpu_ids), expected_seconds)
 
     def run(self, jobs: Sequence[Job],
             expected_seconds: Mapping[tuple[str, str], float] | None = None,
@@ -84,7 +80,7 @@ class Scheduler:
                    for n in range(min(self.workers, len(jobs)))]
         # waiting on an Event, not Thread.join: a KeyboardInterrupt that interrupts
         # join() can make CPython (< 3.12) take a running thread for ended
-        with _sigterm_as_interrupt():
+        with sigterm_as_interrupt():
             try:
                 run.active = len(threads)
                 for thread in threads:
@@ -92,7 +88,7 @@ class Scheduler:
                 while not run.finished.wait(WAIT_POLL):
                     pass
             except KeyboardInterrupt:
-                with _sigint_ignored():
+                with sigint_ignored():
                     with run.cond:  # workers that never started never end
                         run.active -= sum(t.ident is None for t in threads)
                         if run.active <= 0:
@@ -154,13 +150,8 @@ class _Run:
         if self.s.on_progress is None:
             return
         now = time.monotonic()
-        eta = None
-        if self.durations:
-            mean = sum(self.durations) / len(self.durations)
-            left = mean * len(self.pending) + sum(
-                max(mean - (now - t), 0.0) for t in self.running.values())
-            parallel = min(self.s.workers, max(1, len(self.pending) + len(self.running)))
-            eta = left / parallel
+        eta = estimate_eta(self.durations, len(self.pending), list(self.running.values()),
+                           self.s.workers, now)
         running = sorted(self.running, key=self.running.__getitem__)
         self._call(self.s.on_progress, Progress(len(self.results), self.total, running,
                                                 self.failed, now - self.start, eta))
@@ -203,7 +194,7 @@ class _Run:
         try:
             self._work()
         finally:
-            _close_thread_loop()
+            close_thread_loop()
             with self.cond:
                 self.active -= 1
                 if self.active <= 0:
@@ -249,7 +240,7 @@ class _Run:
                 self._report()
 
 
-def _close_thread_loop() -> None:
+def close_thread_loop() -> None:
     """Close the asyncio loop jupyter-client's sync wrappers made for this thread (else
     it lingers until garbage collection, with its file descriptors)."""
     with contextlib.suppress(Exception):
@@ -261,7 +252,7 @@ def _close_thread_loop() -> None:
 
 
 @contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
+def sigterm_as_interrupt() -> Iterator[None]:
     """In the main thread, SIGTERM stops the run like Ctrl-C (kernels are cleaned up)."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -278,7 +269,7 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _sigint_ignored() -> Iterator[None]:
+def sigint_ignored() -> Iterator[None]:
     """No second Ctrl-C/SIGTERM while the kernels are being cleaned up."""
     if threading.current_thread() is not threading.main_thread():
         yield
