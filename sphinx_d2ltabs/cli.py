@@ -25,6 +25,7 @@ def cmd_lib(args: argparse.Namespace) -> int:
     cfg, ns = load_conf(args.src)
     lib = LibraryConfig(package=cfg.lib_package, directory=cfg.lib_dir,
                         modules=dict(cfg.lib_modules), headers=dict(cfg.lib_headers),
+                        keep_headers=True,
                         aliases={fw: cfg.alias_set(fw).library_code() for fw in cfg.tab_names})
     result = generate_library(args.src, cfg.tab_names, lib, index=ns.get("root_doc", "index"))
     for issue in result.issues:
@@ -66,20 +67,31 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from .migrate import conf_py, read_config_ini
+    from .migrate import ConfigIniError, conf_py, read_config_ini, report_lines
 
-    mig = read_config_ini(args.config)
+    try:
+        mig = read_config_ini(args.config)
+    except ConfigIniError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     out = args.output or os.path.join(os.path.dirname(os.path.abspath(args.config)), "conf.py")
     if os.path.exists(out) and not args.force:
         print(f"{out} exists; use --force to replace it", file=sys.stderr)
         return 1
-    with open(out, "w", encoding="utf-8") as fh:
-        fh.write(conf_py(os.path.basename(args.config)))
-    for item in mig.unknown:
-        print(f"{args.config}: unknown key {item} (ignored)", file=sys.stderr)
-    for item in mig.ignored:
-        print(f"{args.config}: {item} (ignored)", file=sys.stderr)
-    print(f"wrote {out}: d2l_tabs = {mig.values.get('d2l_tabs', ['python'])}")
+    try:
+        with open(out, "w", encoding="utf-8") as fh:
+            fh.write(conf_py(os.path.basename(args.config)))
+    except OSError as err:
+        print(f"error: cannot write {out}: {err.strerror or err}", file=sys.stderr)
+        return 2
+    for line in report_lines(mig, args.config):
+        print(line, file=sys.stderr)
+    values = mig.conf_values()
+    print(f"wrote {out}: d2l_tabs = {values.get('d2l_tabs', ['python'])}")
+    for name in ("extensions", "autodoc_mock_imports", "d2l_kernel_env", "d2l_colab",
+                 "d2l_studiolab"):
+        if values.get(name):
+            print(f"  {name} = {values[name]!r}")
     return 0
 
 

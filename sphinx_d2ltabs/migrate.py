@@ -8,6 +8,11 @@ In conf.py::
 or write such a conf.py with ``python -m sphinx_d2ltabs migrate config.ini``. Keys that
 d2lbook does not know are reported as unknown; d2lbook keys that have no equivalent here
 are reported as ignored. Nothing is dropped silently.
+
+Besides the keys of the file, the values hold what d2lbook's generated conf.py and its
+``build eval`` always have (:func:`d2lbook_defaults`): ``sphinx.ext.autodoc`` with the
+frameworks that are not installed mocked, ``sphinx.ext.viewcode``, and kernels run with
+``PYTHONWARNINGS=ignore``; ``[build] sphinx_configs`` runs last and can change any of them.
 """
 
 from __future__ import annotations
@@ -15,10 +20,12 @@ from __future__ import annotations
 import configparser
 import fnmatch
 import glob
+import importlib.util
 import os
 import re
 import sys
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,21 +80,55 @@ NOT_USED = {
 }
 IGNORED_SECTIONS = {"deploy", "colab", "sagemaker", "slides", "translation"}
 ALIAS_KEYS = {"lib_name", "simple_alias", "fluent_alias", "args_alias", "alias", "reverse_alias"}
+#: ``[section] github_repo`` → the option of its buttons (d2lbook's colab/sagemaker steps).
+REPO_OPTIONS = {"colab": ("d2l_colab", "Colab"), "sagemaker": ("d2l_studiolab", "SageMaker")}
+PROJECT_KEYS = {"title": "project", "author": "author", "release": "release",
+                "copyright": "copyright", "lang": "language"}
+
+#: The extensions d2lbook's generated conf.py always has (recommonmark aside: the pages
+#: are read by this extension); ``sphinxcontrib.rsvgconverter`` (SVG figures in LaTeX)
+#: only when installed, and ``sphinxcontrib.bibtex`` when the book has a bibliography.
+#: :mod:`.autodoc_mocks` lets d2l's modules import with their frameworks mocked.
+D2LBOOK_EXTENSIONS = ("sphinx.ext.autodoc", "sphinx_d2ltabs.autodoc_mocks",
+                      "sphinx.ext.viewcode")
+OPTIONAL_EXTENSIONS = ("sphinxcontrib.rsvgconverter",)
+#: The frameworks of d2l's modules, mocked for autodoc when not installed (with whatever
+#: else the book's modules import that is not installed).
+FRAMEWORK_IMPORTS = ("torch", "torchvision", "mxnet", "tensorflow", "jax", "flax", "optax",
+                     "paddle")
+IMPORT = re.compile(r"^[ \t]*(?:from[ \t]+(\w+)[\w.]*[ \t]+import\b|import[ \t]+([\w., \t]+))",
+                    re.MULTILINE)
+BIBLIOGRAPHY = re.compile(r":bibliography:`([^`]+)`")
+#: A GitHub repository as d2l_colab/d2l_studiolab take it (config.py checks it too).
+REPO = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?")
+
+
+class ConfigIniError(ValueError):
+    """A config.ini that cannot be read; the message names the file (and the line)."""
 
 
 @dataclass
 class Migration:
     values: dict[str, Any] = field(default_factory=dict)
+    """The keys of the file as conf.py values."""
+    d2lbook: dict[str, Any] = field(default_factory=dict)
+    """What d2lbook's conf.py and eval always have (:func:`d2lbook_defaults`)."""
     sphinx_configs: str = ""
     unknown: list[str] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
 
+    def conf_values(self) -> dict[str, Any]:
+        """The conf.py values: d2lbook's defaults, then the file's keys (the extensions of
+        both); ``sphinx_configs`` is not run."""
+        values = {**self.d2lbook, **self.values}
+        extensions = list(self.values.get("extensions", []))
+        extensions += [e for e in self.d2lbook.get("extensions", []) if e not in extensions]
+        values["extensions"] = extensions
+        return values
+
 
 def _words(value: str) -> list[str]:
     return [w for w in value.replace("\n", " ").split() if w]
-
-
-BIBLIOGRAPHY = re.compile(r":bibliography:`([^`]+)`")
 
 
 def _bibliography_files(root: str, includes: list[str], excludes: list[str]) -> list[str]:
@@ -117,122 +158,299 @@ def _bibliography_files(root: str, includes: list[str], excludes: list[str]) -> 
     return found
 
 
-def read_config_ini(path: str) -> Migration:
-    """Translate ``path`` (a d2lbook config.ini) into conf.py values."""
-    parser = configparser.ConfigParser()
-    with open(path, encoding="utf-8") as fh:
-        parser.read_file(fh)
-    mig = Migration()
-    v = mig.values
-    extensions = ["sphinx_d2ltabs"]
-    excludes = ["_build", "**/.ipynb_checkpoints"]
-    lib_modules: dict[str, str] = {}
-    lib_dirs: set[str] = set()
-    rsts: list[str] = []
-    for section in parser.sections():
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # (a parent that is not a package, a bad name)
+        return False
+
+
+def imported_modules(text: str) -> set[str]:
+    """The top-level modules that Python code imports (absolute imports only)."""
+    names: set[str] = set()
+    for match in IMPORT.finditer(text):
+        if match.group(1):
+            names.add(match.group(1))
+        else:
+            for item in match.group(2).split(","):
+                words = item.split()
+                if words:
+                    names.add(words[0].split(".")[0])
+    return names
+
+
+def _mock_imports(root: str, values: dict[str, Any]) -> list[str]:
+    """The modules that autodoc mocks: what the package's modules on disk import (and d2l's
+    frameworks) that is not installed here."""
+    package = values.get("d2l_lib_package", "d2l")
+    folder = os.path.join(root, values.get("d2l_lib_dir", "."), package)
+    names = set(FRAMEWORK_IMPORTS)
+    for module in values.get("d2l_lib_modules", {}).values():
+        try:
+            with open(os.path.join(folder, module + ".py"), encoding="utf-8") as fh:
+                names |= imported_modules(fh.read())
+        except (OSError, UnicodeDecodeError):
+            continue
+    return sorted(n for n in names if n != package and not _installed(n))
+
+
+def d2lbook_defaults(root: str, values: dict[str, Any]) -> dict[str, Any]:
+    """What d2lbook's generated conf.py, and its ``build eval``, always have.
+
+    The extensions (autodoc for d2l-en's "d2l API Document" page), autodoc's options, the
+    modules autodoc mocks, and ``PYTHONWARNINGS=ignore`` in every kernel. ``values`` are
+    the file's (the package's location); ``root`` is the book's folder.
+    """
+    extensions = list(D2LBOOK_EXTENSIONS) + [e for e in OPTIONAL_EXTENSIONS if _installed(e)]
+    return {
+        "extensions": extensions,
+        "autodoc_default_options": {"undoc-members": True, "show-inheritance": True},
+        "autodoc_mock_imports": _mock_imports(root, values),
+        "d2l_kernel_env": {"*": {"PYTHONWARNINGS": "ignore"}},
+    }
+
+
+def _repos(value: str, tabs: list[str], where: str, ignored: list[str]) -> dict[str, str]:
+    """``github_repo``: one repository (the default tab's), or lines ``tab, owner/repo``."""
+    rows = [[t.strip() for t in line.split(",") if t.strip()] for line in value.splitlines()]
+    rows = [row for row in rows if row]
+    if len(rows) == 1 and len(rows[0]) == 1:
+        rows = [[tabs[0], rows[0][0]]]
+    repos: dict[str, str] = {}
+    for row in rows:
+        if len(row) != 2:
+            ignored.append(f"{where}: the line {', '.join(row)!r} is not 'framework, "
+                           "owner/repo'")
+        elif row[0].lower() not in tabs:
+            ignored.append(f"{where}: {row[0]!r} is not one of [build] tabs {tabs}")
+        elif not REPO.fullmatch(row[1]):
+            ignored.append(f"{where}: {row[1]!r} is not a GitHub repository 'owner/repo'")
+        else:
+            repos[row[0].lower()] = row[1]
+    return repos
+
+
+class _Reader:
+    """Reads the keys of a config.ini, one section's rules per method."""
+
+    def __init__(self) -> None:
+        self.mig = Migration()
+        self.extensions = ["sphinx_d2ltabs"]
+        # d2lbook's globs skip hidden files and folders (d2l-en's .github/*.md)
+        self.excludes = ["_build", "**/.ipynb_checkpoints", ".*", "**/.*"]
+        self.lib_modules: dict[str, str] = {}
+        self.lib_dirs: set[str] = set()
+        self.rsts: list[str] = []
+        self.repos: dict[str, str] = {}
+
+    def key(self, section: str, key: str, value: str) -> None:
         generic = "library-*" if section.startswith("library-") else section
         known = KNOWN.get(generic)
+        where = f"[{section}] {key}"
+        if known is None or key not in known:
+            self.mig.unknown.append(where)
+        elif section in REPO_OPTIONS and key == "github_repo":
+            self.repos[section] = value
+        elif section in IGNORED_SECTIONS:
+            self.mig.ignored.append(f"{where}: d2lbook's {section} step is not part of a "
+                                    "Sphinx build")
+        elif (section, key) in NOT_USED:
+            self.mig.ignored.append(f"{where}: {NOT_USED[(section, key)]}")
+        elif generic == "library-*":
+            self.library(section.split("-", 1)[1].lower(), key, value.strip())
+        else:
+            sections = {"project": self.project, "build": self.build, "html": self.html,
+                        "pdf": self.pdf}  # (every key of [library] is NOT_USED)
+            sections[section](key, value.strip())
+
+    def project(self, key: str, value: str) -> None:
+        self.mig.values[PROJECT_KEYS[key]] = value
+
+    def build(self, key: str, value: str) -> None:
+        v = self.mig.values
+        if key == "index":
+            v["root_doc"] = value
+        elif key == "tabs":
+            v["d2l_tabs"] = [t.strip().lower() for t in value.split(",") if t.strip()]
+        elif key == "eval_notebook":
+            if value.lower() in ("false", "0", "no", "off"):
+                v["d2l_execute"] = "off"
+        elif key == "notebooks":
+            # d2lbook evaluates only these (d2l-en: "*.md */*.md", so deeper pages such
+            # as contrib/chapter_x/y.md are not part of the book)
+            v["include_patterns"] = _words(value)
+        elif key == "rsts":  # pages too: kept when notebooks limits the pages
+            self.rsts.extend(_words(value))
+        elif key in ("exclusions", "non-notebooks"):
+            # d2lbook globs these; a folder ("tests/") excludes everything in it
+            self.excludes.extend(w.rstrip("/") or w for w in _words(value))
+        elif key == "dependencies":
+            v["d2l_dependencies"] = _words(value)
+        elif key == "sphinx_extensions":
+            self.extensions.extend(e for e in value.replace(",", " ").split() if e)
+        elif key == "sphinx_configs":
+            self.mig.sphinx_configs = value
+
+    def library(self, tab: str, key: str, value: str) -> None:
+        if key == "lib_file":
+            folder, name = os.path.split(value)
+            self.lib_modules[tab] = os.path.splitext(name)[0]
+            self.lib_dirs.add(folder)
+        elif key in ALIAS_KEYS:
+            self.mig.values.setdefault("d2l_aliases", {}).setdefault(tab, {})[key] = value
+
+    def html(self, key: str, value: str) -> None:
+        self.mig.values["html_favicon" if key == "favicon" else "html_logo"] = value
+
+    def pdf(self, key: str, value: str) -> None:  # (bibfile: the others are NOT_USED)
+        if value:
+            self.bibliography([value])
+
+    def bibliography(self, files: list[str]) -> None:
+        self.mig.values["bibtex_bibfiles"] = files
+        if "sphinxcontrib.bibtex" not in self.extensions:
+            self.extensions.append("sphinxcontrib.bibtex")
+        self.mig.values["bibtex_reference_style"] = "author_year"
+
+    def finish(self, root: str) -> Migration:
+        """The values that depend on several keys; d2lbook's defaults."""
+        v = self.mig.values
+        if self.lib_modules:
+            self.package()
+        if "include_patterns" in v:
+            v["include_patterns"] = v["include_patterns"] + self.rsts
+        if "bibtex_bibfiles" not in v:
+            # no [pdf] bibfile: d2lbook's old sphinxcontrib-bibtex took the file from the
+            # `:bibliography:` role itself (d2l-vn); the current one needs bibtex_bibfiles
+            bibs = _bibliography_files(root, v.get("include_patterns", []), self.excludes)
+            if bibs:
+                self.bibliography(bibs)
+        self.buttons()
+        v["extensions"] = self.extensions
+        v["exclude_patterns"] = self.excludes
+        self.mig.d2lbook = d2lbook_defaults(root, v)
+        return self.mig
+
+    def package(self) -> None:
+        v = self.mig.values
+        v["d2l_lib_modules"] = self.lib_modules
+        folder = sorted(self.lib_dirs)[0]
+        parent, package = os.path.split(folder.rstrip("/"))
+        v["d2l_lib_package"] = package or "d2l"
+        v["d2l_lib_dir"] = parent or "."
+        if len(self.lib_dirs) > 1:
+            self.mig.ignored.append(f"[library-*] lib_file: several folders "
+                                    f"{sorted(self.lib_dirs)}; using {folder}")
+
+    def buttons(self) -> None:
+        """``[colab]``/``[sagemaker] github_repo`` → ``d2l_colab``/``d2l_studiolab``."""
+        tabs = self.mig.values.get("d2l_tabs") or ["python"]
+        for section, value in self.repos.items():
+            option, name = REPO_OPTIONS[section]
+            where = f"[{section}] github_repo"
+            repos = _repos(value, tabs, where, self.mig.ignored)
+            if repos:
+                self.mig.values[option] = repos
+            self.mig.ignored.append(
+                f"{where}: read into {option} (the {name} buttons); the notebooks that "
+                f"d2lbook's {section} step generates and pushes there are not part of a "
+                "Sphinx build")
+
+
+def _parse(path: str) -> configparser.ConfigParser:
+    """The file, or :class:`ConfigIniError` naming it (and the line, for syntax errors)."""
+    parser = configparser.ConfigParser()
+    try:
+        with open(path, encoding="utf-8") as fh:
+            parser.read_file(fh)
+    except configparser.Error as err:  # (their messages name the file and the line)
+        raise ConfigIniError(" ".join(str(err).split())) from None
+    except UnicodeDecodeError as err:
+        raise ConfigIniError(f"{path}: not UTF-8 ({err.reason} at byte {err.start})") from None
+    except OSError as err:
+        raise ConfigIniError(f"{path}: {err.strerror or err}") from None
+    return parser
+
+
+def read_config_ini(path: str) -> Migration:
+    """Translate ``path`` (a d2lbook config.ini) into conf.py values.
+
+    Raises :class:`ConfigIniError` when the file cannot be read or parsed.
+    """
+    parser = _parse(path)
+    reader = _Reader()
+    for section in parser.sections():
         for key, value in parser.items(section, raw=True):
             try:  # as d2lbook's ConfigParser: '%%' is '%' (d2l-zh's numfig_format)
                 value = parser.get(section, key)
             except (configparser.InterpolationError, ValueError):
                 pass
-            where = f"[{section}] {key}"
-            if known is None or key not in known:
-                mig.unknown.append(where)
-                continue
-            if section in IGNORED_SECTIONS:
-                mig.ignored.append(f"{where}: d2lbook's {section} step is not part of a "
-                                   "Sphinx build")
-                continue
-            if (section, key) in NOT_USED:
-                mig.ignored.append(f"{where}: {NOT_USED[(section, key)]}")
-                continue
-            value = value.strip()
-            if section == "project":
-                target = {"title": "project", "author": "author", "release": "release",
-                          "copyright": "copyright", "lang": "language"}[key]
-                v[target] = value
-            elif section == "build":
-                if key == "index":
-                    v["root_doc"] = value
-                elif key == "tabs":
-                    v["d2l_tabs"] = [t.strip().lower() for t in value.split(",") if t.strip()]
-                elif key == "eval_notebook":
-                    if value.lower() in ("false", "0", "no", "off"):
-                        v["d2l_execute"] = "off"
-                elif key == "notebooks":
-                    # d2lbook evaluates only these (d2l-en: "*.md */*.md", so deeper
-                    # pages such as contrib/chapter_x/y.md are not part of the book)
-                    v["include_patterns"] = _words(value)
-                elif key == "rsts":  # pages too: kept when notebooks limits the pages
-                    rsts.extend(_words(value))
-                elif key in ("exclusions", "non-notebooks"):
-                    # d2lbook globs these; a folder ("tests/") excludes everything in it
-                    excludes.extend(w.rstrip("/") or w for w in _words(value))
-                elif key == "dependencies":
-                    v["d2l_dependencies"] = _words(value)
-                elif key == "sphinx_extensions":
-                    extensions.extend(e.strip() for e in value.replace(",", " ").split()
-                                      if e.strip())
-                elif key == "sphinx_configs":
-                    mig.sphinx_configs = value
-            elif generic == "library-*":
-                tab = section.split("-", 1)[1].lower()
-                if key == "lib_file":
-                    folder, name = os.path.split(value)
-                    lib_modules[tab] = os.path.splitext(name)[0]
-                    lib_dirs.add(folder)
-                elif key in ALIAS_KEYS:
-                    v.setdefault("d2l_aliases", {}).setdefault(tab, {})[key] = value
-            elif section == "html":
-                v["html_favicon" if key == "favicon" else "html_logo"] = value
-            elif section == "pdf" and key == "bibfile":
-                v["bibtex_bibfiles"] = [value]
-                if "sphinxcontrib.bibtex" not in extensions:
-                    extensions.append("sphinxcontrib.bibtex")
-                v["bibtex_reference_style"] = "author_year"
-    if lib_modules:
-        v["d2l_lib_modules"] = lib_modules
-        folder = sorted(lib_dirs)[0]
-        parent, package = os.path.split(folder.rstrip("/"))
-        v["d2l_lib_package"] = package or "d2l"
-        v["d2l_lib_dir"] = parent or "."
-        if len(lib_dirs) > 1:
-            mig.ignored.append(f"[library-*] lib_file: several folders {sorted(lib_dirs)}; "
-                               f"using {folder}")
-    if "include_patterns" in v:
-        v["include_patterns"] = v["include_patterns"] + rsts
-    if "bibtex_bibfiles" not in v:
-        # no [pdf] bibfile: d2lbook's old sphinxcontrib-bibtex took the file from the
-        # `:bibliography:` role itself (d2l-vn); the current one needs bibtex_bibfiles
-        bibs = _bibliography_files(os.path.dirname(os.path.abspath(path)),
-                                   v.get("include_patterns", []), excludes)
-        if bibs:
-            v["bibtex_bibfiles"] = bibs
-            extensions.append("sphinxcontrib.bibtex")
-            v["bibtex_reference_style"] = "author_year"
-    v["extensions"] = extensions
-    v["exclude_patterns"] = excludes
-    return mig
+            reader.key(section, key, value)
+    return reader.finish(os.path.dirname(os.path.abspath(path)))
+
+
+def _run_sphinx_configs(code: str, values: dict[str, Any], path: str) -> None:
+    """Run ``[build] sphinx_configs`` (d2lbook pastes it into its conf.py) on ``values``;
+    an error is a :class:`ConfigIniError` naming the file and the line of the code."""
+    name = f"{path} [build] sphinx_configs"
+    try:
+        exec(compile(code, name, "exec"), values)
+    except SyntaxError as err:
+        raise ConfigIniError(f"{name}, line {err.lineno}: {err.msg}") from None
+    except Exception as err:  # (the book's own code: anything it raises)
+        lines = [f.lineno for f in traceback.extract_tb(err.__traceback__) if f.filename == name]
+        at = f", line {lines[-1]}" if lines else ""
+        raise ConfigIniError(f"{name}{at}: {type(err).__name__}: {err}") from None
+    finally:
+        values.pop("__builtins__", None)
+
+
+def _import_path(values: dict[str, Any], base: str) -> None:
+    """Put the package's folder first on ``sys.path`` (as d2lbook's conf.py does), so
+    that autodoc imports the book's own ``d2l``."""
+    folder = os.path.normpath(os.path.join(base, values.get("d2l_lib_dir", ".")))
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
 
 
 def config_from_ini(path: str = "config.ini",
                     report: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """conf.py values for a d2lbook book; unknown and ignored keys are reported."""
+    """conf.py values for a d2lbook book; unknown and ignored keys are reported.
+
+    A file that cannot be read, or ``sphinx_configs`` code that fails, raises Sphinx's
+    ``ConfigError`` (one line naming the file, no traceback) when Sphinx is there.
+    """
     base = os.path.dirname(os.path.abspath(sys._getframe(1).f_globals.get("__file__", path)))
     full = path if os.path.isabs(path) else os.path.join(base, path)
+    try:
+        return _config_values(full, path, base, report)
+    except ConfigIniError as err:
+        try:
+            from sphinx.errors import ConfigError
+        except ImportError:  # pragma: no cover (Sphinx-free use)
+            raise err from None
+        raise ConfigError(str(err)) from None
+
+
+def _config_values(full: str, shown: str, base: str,
+                   report: Callable[[str], None] | None) -> dict[str, Any]:
     mig = read_config_ini(full)
     say = report or (lambda msg: print(f"sphinx_d2ltabs: {msg}", file=sys.stderr))
-    for item in mig.unknown:
-        say(f"{path}: unknown key {item} (not a d2lbook option; ignored)")
-    for item in mig.ignored:
-        say(f"{path}: {item} (ignored)")
-    values = dict(mig.values)
-    if mig.sphinx_configs:
-        exec(mig.sphinx_configs, values)  # the book's own conf.py code, as d2lbook pastes it
-        values.pop("__builtins__", None)
+    for line in report_lines(mig, shown):
+        say(line)
+    values = mig.conf_values()
+    _import_path(values, base)
+    if mig.sphinx_configs:  # the book's own conf.py code, as d2lbook pastes it
+        _run_sphinx_configs(mig.sphinx_configs, values, full)
     return values
+
+
+def report_lines(mig: Migration, shown: str) -> Iterable[str]:
+    """One line per unknown and per ignored key, naming the file."""
+    for item in mig.unknown:
+        yield f"{shown}: unknown key {item} (not a d2lbook option; ignored)"
+    for item in mig.ignored:
+        yield f"{shown}: {item} (ignored)"
 
 
 def conf_py(config_ini: str = "config.ini") -> str:

@@ -154,6 +154,9 @@ def setup(app: Sphinx) -> dict[str, Any]:
     from .directives import setup_directives
 
     setup_directives(app)
+    from .publish import setup_publish  # notebooks, zips, download / Colab links
+
+    setup_publish(app)
     return {"version": __version__, "parallel_read_safe": True, "parallel_write_safe": True,
             "env_version": 2}
 

@@ -18,6 +18,7 @@ from sphinx_d2ltabs.cells import parse_cell
 from sphinx_d2ltabs.cli import main
 from sphinx_d2ltabs.library import (
     BANNER,
+    D2LBOOK_BANNER,
     LibraryConfig,
     SavedBlock,
     assemble_module,
@@ -28,6 +29,7 @@ from sphinx_d2ltabs.library import (
     toc_order,
     write_if_changed,
 )
+from sphinx_d2ltabs.library.files import existing_header
 from sphinx_d2ltabs.pages import PageReader
 
 TABS = ["pytorch", "jax"]
@@ -497,6 +499,75 @@ def test_lib_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert (tmp_path / "d2l" / "jax.py").read_text().count("def from_y") == 1
 
 
+# ------------------------------------------- hand-written headers (d2lbook's rule)
+#: As d2l-en's d2l/jax.py: hand-written code above d2lbook's banner, two blank lines before it.
+TOP = "DATA_HUB = dict()\n\nimport math\n\nBASE = 21\n\n\n"
+D2LBOOK_MODULE = TOP + D2LBOOK_BANNER + "# Don't edit it directly\n\nOLD = 1\n"
+
+
+def test_existing_header(tmp_path: Path) -> None:
+    path = tmp_path / "m.py"
+    assert existing_header(str(path)) == ""  # no file
+    path.write_text(D2LBOOK_MODULE)
+    assert existing_header(str(path)) == TOP
+    path.write_bytes((TOP + BANNER + "X = 1\n").replace("\n", "\r\n").encode())
+    assert existing_header(str(path)) == TOP
+    path.write_text("BASE = 21\n")  # no banner: nothing is a header
+    assert existing_header(str(path)) == ""
+    path.write_bytes(b"X = '\xff'\n" + BANNER.encode())  # not UTF-8
+    assert existing_header(str(path)) == ""
+
+
+def test_header_above_the_banner_is_kept(tmp_path: Path) -> None:
+    make_book(tmp_path, BOOK)
+    (tmp_path / "d2l").mkdir()
+    module = tmp_path / "d2l" / "pytorch.py"
+    module.write_text(D2LBOOK_MODULE)
+    config = LibraryConfig(keep_headers=True)
+    first = generate_library(tmp_path, TABS, config)
+    assert first.issues == [] and str(module) in first.written
+    text = module.read_text()
+    assert text.startswith("DATA_HUB = dict()\n\nimport math\n\nBASE = 21\n\n" + BANNER)
+    assert "OLD" not in text and "def from_x" in text
+    assert (tmp_path / "d2l" / "jax.py").read_text().startswith(BANNER)  # none on disk
+    # the round trip changes nothing: the next build writes nothing, same hashes
+    again = generate_library(tmp_path, TABS, config)
+    assert again.written == [] and again.hashes == first.hashes and again.issues == []
+    # the header is edited in the file, as with d2lbook: kept, and the hash follows it
+    module.write_text(text.replace("BASE = 21", "BASE = 22"))
+    edited = generate_library(tmp_path, TABS, config)
+    assert edited.written == [] and "BASE = 22" in module.read_text()
+    assert edited.hashes["pytorch"] != first.hashes["pytorch"]
+    # a framework that saves nothing keeps its module with its header
+    emptied = generate_library(tmp_path, TABS, config, docs=["index.md"])
+    assert emptied.removed == [str(tmp_path / "d2l" / "jax.py")]
+    assert module.read_text() == TOP.replace("21", "22").rstrip("\n") + "\n\n" + BANNER
+
+
+def test_configured_header_wins_over_the_file(tmp_path: Path) -> None:
+    make_book(tmp_path, BOOK)
+    (tmp_path / "d2l").mkdir()
+    module = tmp_path / "d2l" / "pytorch.py"
+    module.write_text(D2LBOOK_MODULE)
+    generate_library(tmp_path, TABS, LibraryConfig(keep_headers=True))
+    result = generate_library(tmp_path, TABS, LibraryConfig(
+        keep_headers=True, headers={"pytorch": "import os"}))
+    assert result.issues == [] and module.read_text().startswith("import os\n\n" + BANNER)
+    generate_library(tmp_path, TABS, LibraryConfig(keep_headers=True, headers={"pytorch": ""}))
+    assert module.read_text().startswith(BANNER)  # an empty one: no header
+
+
+def test_lib_cli_keeps_the_header(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    make_book(tmp_path, BOOK)
+    (tmp_path / "conf.py").write_text("d2l_tabs = ['pytorch', 'jax']\n")
+    (tmp_path / "d2l").mkdir()
+    (tmp_path / "d2l" / "pytorch.py").write_text(D2LBOOK_MODULE)
+    assert main(["lib", str(tmp_path)]) == 0
+    assert "warning" not in capsys.readouterr().err
+    text = (tmp_path / "d2l" / "pytorch.py").read_text()
+    assert text.startswith(TOP.rstrip("\n") + "\n\n" + BANNER) and "def from_x" in text
+
+
 # ------------------------------------------------ Sphinx builds (kernels, slower)
 CHAPTER_1 = ("# Chapter 1\n\n```{.python .input}\n#@tab all\n#@save\n"
              "def greet(name):\n    return 'hello ' + name\n```\n")
@@ -544,3 +615,34 @@ def test_library_warnings_name_file_and_line(make_app: Any, two_chapters: Path) 
     assert [w for w in warnings_of(app) if "[d2l.library]" in w] == [
         "ch1.md:12: WARNING: #@save block has a syntax error: invalid syntax "
         "(written commented out) [d2l.library]"]
+
+
+def test_second_build_with_a_hand_written_header_is_a_no_op(make_app: Any,
+                                                            tmp_path: Path) -> None:
+    # d2lbook's module with a hand-written top: the first build keeps the top (read from
+    # the file, not the configuration) and the second build changes nothing at all
+    src = tmp_path / "src"
+    make_book(src, {
+        "conf.py": ("extensions = ['sphinx_d2ltabs']\nproject = 'header'\n"
+                    "d2l_tabs = ['alpha']\nexclude_patterns = ['d2l']\n"),
+        "index.md": "# Header\n\n```toc\nch\n```\n",
+        "ch.md": ("# Ch\n\n```{.python .input}\n#@save\ndef twice(x):\n    return 2 * x\n"
+                  "```\n\n```{.python .input}\nfrom d2l import alpha as d2l\n"
+                  "print('answer', d2l.twice(d2l.BASE))\n```\n"),
+        "d2l/alpha.py": D2LBOOK_MODULE,
+    })
+    module = src / "d2l" / "alpha.py"
+    app = make_app("html", srcdir=src)
+    app.build()
+    assert warnings_of(app) == []
+    assert "answer 42" in body(app, "ch.html").get_text()
+    text = module.read_text()
+    assert text.startswith(TOP.rstrip("\n")) and "def twice" in text
+    stamp = module.stat().st_mtime_ns
+    app = make_app("html", srcdir=src)
+    app.build()
+    status = app.status.getvalue()
+    assert "nothing changed since the last build" in status
+    assert "0 added, 0 changed, 0 removed" in status
+    assert app.config.d2l_lib_headers == {}
+    assert module.read_text() == text and module.stat().st_mtime_ns == stamp

@@ -1,11 +1,11 @@
 """The files of the ``#@save`` library on disk (Sphinx-free): never overwrite what we did not write.
 
-A module is the extension's when it holds :data:`BANNER` (d2l-en's hand-written header above
-the banner is regenerated from ``d2l_lib_headers``); an empty file holds nothing to lose. A
-module that d2lbook generated is replaced only when the text above its banner is the
-configured header; any other file is kept and reported. A write that fails (a read-only
-folder, a file where the folder should be) is reported, never raised: the kernels then import
-whatever is there. An existing ``__init__.py`` is never written.
+A module is the extension's when it holds :data:`BANNER`; an empty file holds nothing to
+lose. A module that d2lbook generated is replaced only when the text above its banner is the
+header the module gets (:func:`existing_header` reads that text, as d2lbook keeps it); any
+other file is kept and reported. A write that fails (a read-only folder, a file where the
+folder should be) is reported, never raised: the kernels then import whatever is there. An
+existing ``__init__.py`` is never written.
 """
 
 from __future__ import annotations
@@ -94,6 +94,26 @@ def _read(path: str) -> str | None:
             return fh.read()
     except (FileNotFoundError, NotADirectoryError):  # (a file where a folder should be)
         return None
+
+
+def existing_header(path: str) -> str:
+    """The hand-written top of the module at ``path``: the lines above its WARNING banner
+    (ours or d2lbook's), as ``d2lbook build lib`` keeps them; line ends made ``\\n``.
+
+    Empty when there is no file, no banner, or the file cannot be read (:func:`write_module`
+    then keeps the file and says why).
+    """
+    try:
+        text = _read(path)
+    except (OSError, UnicodeDecodeError):
+        return ""
+    if text is None:
+        return ""
+    lines = text.replace("\r\n", "\n").splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        if line.strip() == BANNER_FIRST:
+            return "".join(lines[:i])
+    return ""
 
 
 def _foreign(text: str, header: str) -> str:

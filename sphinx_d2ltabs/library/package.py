@@ -16,7 +16,7 @@ from ..pages import PageReader
 from .api import ApiEntry, api_entries
 from .blocks import LibraryIssue, SavedBlock, extract_saved_blocks
 from .classes import UnplacedMethod, fold_add_to_class, unplaced_message, unplaced_methods
-from .files import BANNER, os_error, remove_module, write_module
+from .files import BANNER, existing_header, os_error, remove_module, write_module
 
 ALIAS_TITLE = "# Alias defined in config"
 
@@ -30,6 +30,10 @@ class LibraryConfig:
     """framework → module file stem (default: the framework name)."""
     headers: dict[str, str] = field(default_factory=dict)
     """framework → text kept verbatim at the top of its module."""
+    keep_headers: bool = False
+    """A framework without an entry in ``headers`` keeps the hand-written top of its module
+    on disk (the text above the WARNING banner, as d2lbook does); the extension's builds
+    set it. False: no header."""
     aliases: dict[str, str] = field(default_factory=dict)
     """framework → alias definitions appended to its module."""
 
@@ -152,6 +156,14 @@ def module_path(root: str | os.PathLike[str], config: LibraryConfig, framework: 
                                          config.module(framework) + ".py"))
 
 
+def module_header(root: str | os.PathLike[str], config: LibraryConfig, framework: str) -> str:
+    """The header of a framework's module: ``config.headers``, else (``keep_headers``) the
+    text above the banner of the module on disk, which the module then keeps."""
+    if framework in config.headers or not config.keep_headers:
+        return config.headers.get(framework, "")
+    return existing_header(module_path(root, config, framework))
+
+
 def generate_library(root: str | os.PathLike[str], tabs: Sequence[str], config: LibraryConfig,
                      *, index: str = "index", suffix: str = ".md",
                      docs: Sequence[str] | None = None,
@@ -178,7 +190,7 @@ def generate_library(root: str | os.PathLike[str], tabs: Sequence[str], config: 
     seen: set[tuple[str, int, str]] = set()
     unplaced: dict[UnplacedMethod, list[str]] = {}
     for framework in tabs:
-        header = config.headers.get(framework, "")
+        header = module_header(root, config, framework)
         aliases = config.aliases.get(framework, "")
         # the pages that have this framework (see frameworks_of)
         mine = [(path, cells) for path, cells in loaded if framework in frameworks_of(cells, tabs)]

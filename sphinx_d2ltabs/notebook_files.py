@@ -1,0 +1,351 @@
+"""Writing the notebooks, their images and the zips of an HTML build (``build-finished``).
+
+For every page (``.md``) and each framework of :func:`.notebooks.notebook_frameworks`:
+``<root>/<framework>/<docname>.ipynb``, with the local images its prose shows copied to
+``<root>/<framework>/<their path in the source folder>`` (the folder of a framework is
+self-contained: it is what a zip holds, and what a Colab repository would hold); then
+``<root>/<book>-<framework>.zip`` (``<book>-<framework>/...`` inside) for each framework
+whose files changed. Outputs come from this build's results, else the cache's
+(``d2l_execute = 'cache-only'`` builds them from the cache alone).
+
+A manifest (``d2l_notebooks.json`` in the doctree folder) records, per page, a
+fingerprint of what its notebooks depend on (the source, the configuration, the cache
+keys of its results, the references of the book) and the files written: a page whose
+fingerprint is unchanged is not read again. Every file is written with
+:func:`.fileio.atomic_write`, and only when its bytes change; files of pages or
+frameworks that went away are removed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import os
+import posixpath
+import re
+import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sphinx.application import Sphinx
+from sphinx.util import logging
+
+from .fileio import atomic_write
+from .notebooks import Code, Part, Prose, framework_notebook, notebook_bytes, split_page
+from .state import D2lState, get_state
+from .warnings_ import D2lWarning, warn
+
+if TYPE_CHECKING:
+    from sphinx.environment import BuildEnvironment
+
+    from .execution.cache import TieredCache
+    from .execution.model import JobResult
+    from .pages import PageReader
+    from .runner import PagePlan
+
+logger = logging.getLogger(__name__)
+
+MANIFEST = "d2l_notebooks.json"
+FORMAT = "1"
+"""Part of every fingerprint: bump it when the notebooks' content rules change."""
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+"""Every zip member's date: the same files give the same zip."""
+IMAGE = re.compile(r"!\[[^\]]*\]\(\s*<?(?P<md>[^)\s>]+)|<img\b[^>]*?\bsrc=[\"'](?P<html>[^\"']+)")
+
+
+@dataclass
+class WriteSummary:
+    written: int = 0
+    """Notebooks written (new or changed)."""
+    unchanged: int = 0
+    zips: list[str] = field(default_factory=list)
+    """The zips written."""
+
+
+def md_pages(env: BuildEnvironment) -> list[tuple[str, str]]:
+    """(docname, path) of the book's d2l pages (``.md``)."""
+    pages = []
+    for docname in sorted(env.found_docs):
+        path = str(env.doc2path(docname))
+        if path.endswith(".md"):
+            pages.append((docname, path))
+    return pages
+
+
+def page_reader(state: D2lState) -> PageReader:
+    """The pages' cells, from the pages index of the execution phase where it is current."""
+    from .pages import PageReader
+    from .phase import INDEX_FILE
+
+    return PageReader(state.cfg.tab_names, os.path.join(state.cache_dir, INDEX_FILE))
+
+
+def local_images(parts: Iterable[Part], framework: str, docname: str,
+                 exists: Any = os.path.isfile, srcdir: str = "") -> list[str]:
+    """The source-relative paths of the local images the framework's prose shows."""
+    found: dict[str, None] = {}
+    for part in parts:
+        if not isinstance(part, Prose) or not part.shown_in(framework):
+            continue
+        for m in IMAGE.finditer(part.text):
+            url = (m.group("md") or m.group("html")).split("#")[0].split("?")[0]
+            if not url or ":" in url or url.startswith("/"):
+                continue  # a URL, a data: URI or a root-relative path: left as it is
+            rel = posixpath.normpath(posixpath.join(posixpath.dirname(docname), url))
+            if rel.startswith("../") or rel == "..":
+                continue
+            if exists(os.path.join(srcdir, *rel.split("/"))):
+                found[rel] = None
+    return list(found)
+
+
+class NotebookWriter:
+    """Writes the notebooks of one build's pages."""
+
+    def __init__(self, app: Sphinx, root: str, manifest: dict[str, Any]) -> None:
+        from .notebook_refs import Resolutions, references_fingerprint
+
+        self.app = app
+        self.state = get_state(app.env)
+        self.cfg = self.state.cfg
+        self.root = root
+        self.old = _valid_pages(manifest)
+        self.resolutions = Resolutions(app)
+        self.base = _digest(FORMAT, json.dumps(dataclasses.asdict(self.cfg), sort_keys=True,
+                                               default=str), references_fingerprint(app),
+                            str(app.srcdir))
+        self.reader = page_reader(self.state)
+        self.summary = WriteSummary()
+        self.changed: set[str] = set()
+        """Frameworks whose files were written or removed."""
+        self._cache: TieredCache | None = None
+        self._md: Any = None
+
+    @property
+    def with_outputs(self) -> bool:
+        return self.cfg.notebook_outputs and self.cfg.execute != "off"
+
+    def page(self, docname: str, path: str) -> dict[str, Any] | None:
+        """Write a page's notebooks (unless unchanged); its manifest entry."""
+        from .notebooks import notebook_frameworks
+        from .runner import plan_page
+
+        with open(path, "rb") as fh:
+            raw = fh.read()
+        info = self.reader.read(path)
+        if info is None:
+            return None
+        tabs = self.cfg.tab_names
+        frameworks = notebook_frameworks(info.cells, tabs)
+        plan = plan_page(docname, path, info.cells, self.cfg, self.state.extras,
+                         self.state.lib_path)
+        keys = plan.keys if self.with_outputs else {}
+        fingerprint = _digest(self.base, hashlib.sha256(raw).hexdigest(),
+                              json.dumps([frameworks, keys], sort_keys=True))
+        old = self.old.get(docname)
+        if old is not None and old.get("fp") == fingerprint and self._still_there(old):
+            self.summary.unchanged += len(old["files"])
+            return dict(old)
+        from .notebook_refs import SphinxReferences
+
+        if self._md is None:
+            from .mdit_d2l import dialect_md_parser
+
+            self._md = dialect_md_parser()
+        text = raw.decode("utf-8", errors="replace")
+        parts = split_page(text, tabs, SphinxReferences(self.resolutions, docname), self._md)
+        cells = [p.cell for p in parts if isinstance(p, Code)]
+        plan = plan_page(docname, path, cells, self.cfg, self.state.extras, self.state.lib_path)
+        files: dict[str, list[str]] = {}
+        images: dict[str, list[int]] = {}
+        for fw in frameworks:
+            files[fw] = self._framework(docname, fw, parts, plan, images)
+        return {"fp": fingerprint, "files": files, "images": images}
+
+    def _framework(self, docname: str, fw: str, parts: list[Part], plan: PagePlan,
+                   images: dict[str, list[int]]) -> list[str]:
+        """Write one notebook and its images; their paths under ``<root>/<fw>``."""
+        from .gpu_need import page_gpus
+
+        cells = [p.cell for p in parts if isinstance(p, Code)]
+        result = self._result(plan, fw) if self.with_outputs else None
+        nb = framework_notebook(parts, fw, lambda c: str(self.cfg.code(c, fw)), result,
+                                gpus=page_gpus(cells, fw, self.cfg),
+                                metadata={"d2l": {"framework": fw, "page": docname}})
+        rel = docname + ".ipynb"
+        if self._put(fw, rel, notebook_bytes(nb)):
+            self.summary.written += 1
+        else:
+            self.summary.unchanged += 1
+        srcdir = str(self.app.srcdir)
+        out = [rel]
+        for image in local_images(parts, fw, docname, srcdir=srcdir):
+            source = os.path.join(srcdir, *image.split("/"))
+            try:
+                st = os.stat(source)
+                with open(source, "rb") as fh:
+                    self._put(fw, image, fh.read())
+            except OSError as err:
+                warn(logger, f"notebook image {image} cannot be copied: {err.strerror or err}",
+                     D2lWarning.OUTPUT, location=docname)
+                continue
+            images[image] = [st.st_size, st.st_mtime_ns]
+            out.append(image)
+        return out
+
+    def _result(self, plan: PagePlan, fw: str) -> JobResult | None:
+        """This build's result of (page, framework), else the cache's (no warning: the
+        execution phase reported what is missing)."""
+        job = plan.jobs.get(fw)
+        if job is None:
+            return None
+        key = plan.keys[fw]
+        result = self.state.results.get((plan.docname, fw))
+        if result is None or result.key != key:
+            if self._cache is None:
+                from .phase import open_cache
+
+                self._cache = open_cache(self.state)
+            result = self._cache.load(key, remove_corrupt=False).result
+        return result.for_job(job) if result is not None else None
+
+    def _put(self, fw: str, rel: str, data: bytes) -> bool:
+        """Write ``<root>/<fw>/<rel>`` unless it holds ``data``; True if written."""
+        path = os.path.join(self.root, fw, *rel.split("/"))
+        try:
+            if os.path.getsize(path) == len(data):
+                with open(path, "rb") as fh:
+                    if fh.read() == data:
+                        return False
+        except OSError:
+            pass
+        atomic_write(path, data)
+        self.changed.add(fw)
+        return True
+
+    def _still_there(self, entry: dict[str, Any]) -> bool:
+        """The files of a manifest entry exist and its images are unchanged."""
+        for fw, rels in entry.get("files", {}).items():
+            for rel in rels:
+                if not os.path.isfile(os.path.join(self.root, fw, *rel.split("/"))):
+                    return False
+        srcdir = str(self.app.srcdir)
+        for image, stamp in entry.get("images", {}).items():
+            try:
+                st = os.stat(os.path.join(srcdir, *image.split("/")))
+            except OSError:
+                return False
+            if [st.st_size, st.st_mtime_ns] != stamp:
+                return False
+        return True
+
+    def remove_stale(self, pages: dict[str, dict[str, Any]]) -> None:
+        """Remove the files of the last build that no page has now."""
+        now = {(fw, rel) for entry in pages.values()
+               for fw, rels in entry["files"].items() for rel in rels}
+        for entry in self.old.values():
+            for fw, rels in entry.get("files", {}).items():
+                for rel in rels:
+                    if (fw, rel) not in now:
+                        try:
+                            os.remove(os.path.join(self.root, fw, *rel.split("/")))
+                        except OSError:
+                            continue
+                        self.changed.add(fw)
+
+
+def write_notebooks(app: Sphinx, root: str, book: str) -> WriteSummary:
+    """Write the notebooks and zips of the build (see the module's docstring)."""
+    manifest_path = os.path.join(str(app.doctreedir), MANIFEST)
+    manifest = _read_json(manifest_path)
+    writer = NotebookWriter(app, root, manifest)
+    pages: dict[str, dict[str, Any]] = {}
+    for docname, path in md_pages(app.env):
+        try:
+            entry = writer.page(docname, path)
+        except OSError as err:  # (a full disk, a read-only folder: once, not per page)
+            warn(logger, f"the notebooks of this page cannot be written "
+                 f"({err.strerror or err}): notebooks and zips are not written",
+                 D2lWarning.OUTPUT, location=docname)
+            return writer.summary
+        except Exception as err:  # a page the converter can't handle: not a failed build
+            warn(logger, f"the notebooks of this page cannot be made ({type(err).__name__}: "
+                 f"{err})", D2lWarning.OUTPUT, location=docname)
+            continue
+        if entry is not None:
+            pages[docname] = entry
+    writer.remove_stale(pages)
+    zips: dict[str, str] = {}
+    old_zips = manifest.get("zips") if manifest.get("format") == FORMAT else None
+    old_zips = old_zips if isinstance(old_zips, dict) else {}
+    for fw in writer.cfg.tab_names:
+        rels = sorted({rel for entry in pages.values() for rel in entry["files"].get(fw, [])})
+        name = f"{book}-{fw}.zip"
+        path = os.path.join(root, name)
+        if not rels:  # (no page has a notebook in this framework)
+            continue
+        zips[fw] = _digest(name, json.dumps(rels))
+        if fw in writer.changed or old_zips.get(fw) != zips[fw] or not os.path.isfile(path):
+            atomic_write(path, zip_bytes(os.path.join(root, fw), rels, f"{book}-{fw}"))
+            writer.summary.zips.append(name)
+    if manifest != {"format": FORMAT, "pages": pages, "zips": zips}:
+        atomic_write(manifest_path, json.dumps({"format": FORMAT, "pages": pages,
+                                                "zips": zips}))
+    return writer.summary
+
+
+def zip_bytes(folder: str, rels: Iterable[str], top: str) -> bytes:
+    """A zip of ``folder``'s files ``rels`` under ``top/`` (fixed dates: the same files
+    give the same bytes)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        for rel in rels:
+            info = zipfile.ZipInfo(f"{top}/{rel}", date_time=ZIP_DATE)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            with open(os.path.join(folder, *rel.split("/")), "rb") as fh:
+                zf.writestr(info, fh.read())
+    return buffer.getvalue()
+
+
+def _valid_pages(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The page entries of a manifest of this format that have the right shape (the
+    paths relative, inside their folder: they are removed when they go away)."""
+    pages = manifest.get("pages") if manifest.get("format") == FORMAT else None
+    valid: dict[str, dict[str, Any]] = {}
+    for docname, entry in (pages if isinstance(pages, dict) else {}).items():
+        try:
+            ok = isinstance(entry["fp"], str) and all(
+                isinstance(fw, str) and "/" not in fw and fw not in ("", ".", "..")
+                and all(_inside(rel) for rel in rels) for fw, rels in entry["files"].items()
+            ) and all(_inside(image) and len(stamp) == 2 and all(
+                isinstance(n, int) for n in stamp) for image, stamp in entry["images"].items())
+        except (KeyError, TypeError, AttributeError):
+            ok = False
+        if ok:
+            valid[docname] = entry
+    return valid
+
+
+def _inside(rel: Any) -> bool:
+    return (isinstance(rel, str) and bool(rel) and not rel.startswith("/")
+            and ".." not in rel.split("/") and "\\" not in rel)
+
+
+def _read_json(path: str) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError, RecursionError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _digest(*parts: str) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode("utf-8", errors="replace") + b"\0")
+    return digest.hexdigest()
