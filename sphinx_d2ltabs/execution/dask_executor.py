@@ -10,15 +10,17 @@ runs the kernels. For one build:
    contents it lacks (``Client.run``), each missing content is sent once per store; a
    worker that sees the source folder with exactly these files uses it as it is
    (``d2l_executor_workspace``);
-3. submit one task per job (:func:`.dask_worker.run_task`): ``pure=False``, a key per
-   attempt, ``priority`` in :func:`~.executor.order_jobs`'s order, ``resources={"GPU":
-   k}`` for a job of ``k`` GPUs; the job is portable (its working directory relative to
-   the source folder, the user's variables only: no path of this machine);
+3. submit one task per job (:func:`.dask_worker.run_task`, :class:`.dask_run.DaskRun`):
+   ``pure=False``, a key per submission, ``priority`` in
+   :func:`~.executor.order_jobs`'s order, ``resources={"GPU": k}`` for a job of ``k``
+   GPUs; the job is portable (its working directory relative to the source folder, the
+   user's variables only: no path of this machine);
 4. collect the results (JSON, checked by :meth:`~.model.JobResult.from_json`) as they
    come: ``on_result`` at once, progress lines from the workers' start/end events. A job
    whose worker died is submitted once more; a second death is a failed result (a
    machinery failure: not cached). The scheduler's own
-   ``distributed.scheduler.allowed-failures`` retries come first.
+   ``distributed.scheduler.allowed-failures`` retries come first. A scheduler lost for
+   good fails the jobs in flight (machinery failures) and the build goes on.
 
 Ctrl-C or SIGTERM: the build's ``distributed.Event`` is set (each task's watcher stops
 its kernel), every future is cancelled, and the build waits for the running tasks to
@@ -29,34 +31,17 @@ from __future__ import annotations
 
 import contextlib
 import os
-import queue
-import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import distributed
-from distributed.client import FutureCancelledError
-from distributed.comm.core import CommClosedError
-from distributed.scheduler import KilledWorker
 
 from ..config import D2lConfig
-from . import dask_worker
 from .dask_files import FileShipper
-from .dask_worker import TaskSpec
-from .executor import Callbacks, ExecutorError, ExpectedSeconds, estimate_eta, order_jobs
-from .model import Job, JobResult, Progress
-from .scheduler import sigint_ignored, sigterm_as_interrupt
-
-WAIT_POLL = 0.1
-CLEANUP_TIMEOUT = 15.0
-SYNC_ROUNDS = 3
-"""Times a job may come back asking for files before it fails."""
-MOVES = 5
-"""Times a job may be lost with a worker on whose queue it waited (it did not start)."""
-RETRYABLE = (KilledWorker, CommClosedError, FutureCancelledError)
-"""A job that ends with one of these lost its worker: it runs once more. (The task
-itself never raises: its failures are results.)"""
+from .dask_run import CLEANUP_TIMEOUT, DaskRun
+from .executor import Callbacks, ExecutorError, ExpectedSeconds, order_jobs
+from .model import Job, JobResult
 
 
 class DaskExecutor:
@@ -109,7 +94,7 @@ class DaskExecutor:
                        or [0])
         threads = sum(int(w.get("nthreads", 1)) for w in workers.values()) or 1
         ordered = order_jobs(jobs, capacity, expected_seconds)
-        return _DaskRun(self, spec, capacity, threads).execute(ordered)
+        return DaskRun(self, spec, capacity, threads).execute(ordered)
 
     def _notice(self, text: str) -> None:
         if self.callbacks.on_notice is not None:
@@ -126,265 +111,6 @@ class DaskExecutor:
                        env=tuple(sorted(self.cfg.env_for(job.framework).items())))
 
 
-@dataclass
-class _Submitted:
-    """A job's task in flight."""
-
-    job: Job
-    task: Job
-    """The portable job sent."""
-    fallback: bool
-    """A GPU job run on the CPU."""
-    attempt: int = 0
-    """0, or 1 after the worker running it died."""
-    rounds: int = 0
-    """Times it came back asking for files."""
-    moves: int = 0
-    """Times it was lost with a worker before it started (queued there)."""
-    started: bool = False
-    """Its worker said it started."""
-    future: Any = None
-
-
-class _DaskRun:
-    """The state of one :meth:`DaskExecutor.run` (in the calling thread, but for the
-    queue the Dask threads feed)."""
-
-    def __init__(self, ex: DaskExecutor, spec: TaskSpec, capacity: int, threads: int) -> None:
-        self.ex = ex
-        self.client = ex.client
-        self.spec = spec
-        self.capacity = capacity
-        self.threads = threads
-        self.events: queue.Queue[tuple[str, Any]] = queue.Queue()
-        self.futures: dict[str, _Submitted] = {}
-        self.submitted = 0
-        self.priority: dict[tuple[str, str], int] = {}
-        self.results: dict[tuple[str, str], JobResult] = {}
-        self.running: dict[str, float] = {}
-        self.durations: list[float] = []
-        self.failed = 0
-        self.total = 0
-        self.start = time.monotonic()
-        self.fallback_noticed = False
-        self.callback_error: BaseException | None = None
-        self.cancel = distributed.Event(spec.event, client=self.client)
-
-    def execute(self, ordered: Sequence[Job]) -> dict[tuple[str, str], JobResult]:
-        self.total = len(ordered)
-        self.client.subscribe_topic(self.spec.topic, lambda event: self.events.put(
-            ("event", event)))
-        try:
-            with sigterm_as_interrupt():
-                try:
-                    for rank, job in enumerate(ordered):
-                        self.priority[(job.docname, job.framework)] = len(ordered) - rank
-                        self._start(job)
-                    self._collect()
-                except KeyboardInterrupt:
-                    with sigint_ignored():
-                        self._stop()
-                    raise
-        finally:
-            with contextlib.suppress(Exception):
-                self.client.unsubscribe_topic(self.spec.topic)
-        if self.callback_error is not None:
-            raise self.callback_error
-        return self.results
-
-    def _collect(self) -> None:
-        while self.futures and self.callback_error is None:
-            try:
-                kind, payload = self.events.get(timeout=WAIT_POLL)
-            except queue.Empty:
-                continue
-            if kind == "done":
-                self._finished(payload)
-            else:
-                self._event(payload)
-        if self.callback_error is not None:
-            self._stop()
-
-    # ------------------------------------------------------------------ submit
-    def _start(self, job: Job) -> None:
-        """Submit ``job`` (or, for a GPU job without any GPU worker, fall back to the
-        CPU or fail, as the local scheduler does)."""
-        gpus, fallback = job.gpus, False
-        if gpus > 0 and self.capacity == 0:
-            self._notice_fallback()
-            if self.ex.cfg.strict_gpu:
-                self._deliver(job, _failure(job, "start_failed", "NoGPU", "",
-                              f"needs {job.gpus} GPU(s), but no Dask worker has a GPU "
-                              "(strict GPU mode: it does not run on the CPU)"))
-                return
-            gpus, fallback = 0, True
-        elif gpus > self.capacity:
-            self._notice(f"{job.label} wants {job.gpus} GPUs but the largest Dask worker "
-                         f"has {self.capacity}: it gets {self.capacity}")
-            gpus = self.capacity
-        self._submit(_Submitted(job, self.ex.portable(job, gpus), fallback))
-
-    def _submit(self, sub: _Submitted) -> None:
-        """Submit a task for ``sub`` (a fresh key per submission)."""
-        job, task = sub.job, sub.task
-        self.submitted += 1
-        key = f"d2l-{job.docname}-{job.framework}-{self.spec.build[:12]}-{self.submitted}"
-        try:
-            sub.future = self.client.submit(
-                dask_worker.run_task, task, self.spec, sub.fallback, key=key, pure=False,
-                priority=self.priority[(job.docname, job.framework)],
-                resources={"GPU": task.gpus} if task.gpus > 0 else None)
-        except Exception as err:  # (the client closed: the scheduler went away)
-            self._deliver(job, _failure(job, "error", type(err).__name__, str(err),
-                                        "execution failed: cannot submit it to the Dask "
-                                        f"scheduler: {type(err).__name__}: {err}"))
-            return
-        self.futures[sub.future.key] = sub
-        sub.future.add_done_callback(lambda f: self.events.put(("done", f.key)))
-
-    # ------------------------------------------------------------------ collect
-    def _finished(self, key: str) -> None:
-        sub = self.futures.pop(key, None)
-        if sub is None:
-            return
-        job = sub.job
-        try:
-            data = sub.future.result()
-        except RETRYABLE as err:
-            if not sub.started and sub.moves < MOVES:
-                # queued on a worker that died (Dask counts it too): not an attempt
-                self._resubmit(replace(sub, moves=sub.moves + 1))
-                return
-            if sub.attempt == 0:
-                self._notice(f"{job.label}: its Dask worker was lost ({type(err).__name__}):"
-                             " it runs once more")
-                self._resubmit(replace(sub, attempt=1))
-                return
-            result = _failure(job, "dead", "KilledWorker",
-                              f"the Dask worker was lost twice ({type(err).__name__})",
-                              f"its Dask worker died while running it, twice ({err})")
-        except Exception as err:
-            result = _failure(job, "error", type(err).__name__, str(err),
-                              f"execution failed: on the Dask worker: "
-                              f"{type(err).__name__}: {err}")
-        else:
-            if isinstance(data, dict) and "missing" in data:
-                self._send_files(sub, data)
-                return
-            result = _parse(job, data)
-        self._deliver(job, result)
-
-    def _send_files(self, sub: _Submitted, data: Mapping[str, Any]) -> None:
-        """A worker lacked files (it joined after the start, or lost its store)."""
-        if sub.rounds + 1 >= SYNC_ROUNDS:
-            self._deliver(sub.job, _failure(sub.job, "start_failed", "MissingFiles", "",
-                                            "the Dask worker did not get the book's files"))
-            return
-        if self.ex.files is not None:
-            self.ex.files.ship(str(data.get("worker")), list(data.get("missing", [])))
-        self._resubmit(replace(sub, rounds=sub.rounds + 1))
-
-    def _resubmit(self, sub: _Submitted) -> None:
-        self.running.pop(sub.job.label, None)
-        self._submit(replace(sub, started=False, future=None))
-
-    def _event(self, event: Any) -> None:
-        """A worker's start/end event (``(timestamp, message)``)."""
-        msg = event[1] if isinstance(event, tuple) and len(event) == 2 else event
-        if not isinstance(msg, dict):
-            return
-        label = f"{msg.get('docname')} [{msg.get('framework')}]"
-        sub = self.futures.get(str(msg.get("key")))
-        if sub is not None and msg.get("what") == "start":
-            sub.started = True
-        if msg.get("what") == "start" and (msg.get("docname"), msg.get("framework")) \
-                not in self.results:
-            self.running[label] = time.monotonic()
-            self._report()
-        elif msg.get("what") == "end":
-            self.running.pop(label, None)
-
-    def _deliver(self, job: Job, result: JobResult) -> None:
-        if result.error is not None:
-            result.error["source"] = job.source_path
-        self.results[(job.docname, job.framework)] = result
-        self.running.pop(job.label, None)
-        self.durations.append(result.seconds)
-        self.failed += int(not result.ok)
-        self._call(self.ex.callbacks.on_result, job, result)
-        self._report()
-
-    # ------------------------------------------------------------------ stop
-    def _stop(self) -> None:
-        """Stop every kernel: set the build's event, cancel every future, wait for the
-        running tasks to end."""
-        with contextlib.suppress(Exception):
-            self.cancel.set()
-        futures = [sub.future for sub in self.futures.values()]
-        self.futures.clear()
-        with contextlib.suppress(Exception):
-            self.client.cancel(futures)
-        deadline = time.monotonic() + CLEANUP_TIMEOUT
-        while self.running and time.monotonic() < deadline:
-            try:
-                kind, payload = self.events.get(timeout=WAIT_POLL)
-            except queue.Empty:
-                continue
-            if kind == "event":
-                self._event(payload)
-        with contextlib.suppress(Exception):
-            self.cancel.clear()  # (every task that saw it has ended: free it)
-
-    # ------------------------------------------------------------------ reports
-    def _call(self, callback: Any, *args: Any) -> None:
-        if callback is None or self.callback_error is not None:
-            return
-        try:
-            callback(*args)
-        except Exception as err:
-            self.callback_error = err
-
-    def _notice(self, text: str) -> None:
-        self._call(self.ex.callbacks.on_notice, text)
-
-    def _notice_fallback(self) -> None:
-        if self.fallback_noticed:
-            return
-        self.fallback_noticed = True
-        if self.ex.cfg.strict_gpu:
-            self._notice("no Dask worker has a GPU (resources GPU=...): the jobs that need "
-                         "a GPU fail (strict GPU mode is on)")
-        else:
-            self._notice("no Dask worker has a GPU (resources GPU=...): the jobs that need "
-                         "a GPU run on the CPU (CUDA_VISIBLE_DEVICES is empty for them)")
-
-    def _report(self) -> None:
-        if self.ex.callbacks.on_progress is None:
-            return
-        now = time.monotonic()
-        pending = self.total - len(self.results) - len(self.running)
-        eta = estimate_eta(self.durations, max(0, pending), list(self.running.values()),
-                           self.threads, now)
-        running = sorted(self.running, key=self.running.__getitem__)
-        self._call(self.ex.callbacks.on_progress, Progress(
-            len(self.results), self.total, running, self.failed, now - self.start, eta))
-
-
 def _one_line(err: BaseException) -> str:
     text = str(err).strip()
     return f"{type(err).__name__}: {text.splitlines()[0]}" if text else type(err).__name__
-
-
-def _parse(job: Job, data: Any) -> JobResult:
-    try:
-        return JobResult.from_json(data)
-    except (TypeError, ValueError) as err:
-        return _failure(job, "error", type(err).__name__, str(err),
-                        f"execution failed: the Dask worker sent a malformed result ({err})")
-
-
-def _failure(job: Job, status: str, ename: str, evalue: str, message: str) -> JobResult:
-    return JobResult(job.docname, job.framework, status,
-                     cell_ids=[cid for cid, _ in job.cells],
-                     error={"cell": 0, "ename": ename, "evalue": evalue, "traceback": [],
-                            "message": message, "source": job.source_path})

@@ -478,7 +478,9 @@ def test_order_resources_and_gpu_fallback(capacity: int, strict: bool) -> None:
     jobs = [Job(name, "fw", ((1, "1"),), gpus=gpus, cwd="/book", source_path="/book/x.md")
             for name, gpus in [("short", 0), ("long", 0), ("gpu2", 2), ("gpu1", 1)]]
     ordered = order_jobs(jobs, capacity, {("long", "fw"): 9.0})
-    run = dask_executor._DaskRun(ex, TaskSpec("b", {}, "m"), capacity, 2)
+    from sphinx_d2ltabs.execution.dask_run import DaskRun
+
+    run = DaskRun(ex, TaskSpec("b", {}, "m"), capacity, 2)
     results = run.execute(ordered)
     assert sorted(results) == sorted((j.docname, "fw") for j in jobs)
     submitted = {name: (gpus, fallback, res, prio)
@@ -499,3 +501,28 @@ def test_order_resources_and_gpu_fallback(capacity: int, strict: bool) -> None:
         assert by_priority == ["gpu2", "gpu1", "long", "short"]
     assert sorted(delivered) == sorted(j.docname for j in jobs)
     assert any("GPU" in n for n in notices) == (capacity < 2)
+
+
+def test_a_scheduler_that_goes_away_fails_the_jobs_in_flight(tmp_path: Path, store: Path,
+                                                             mark: str) -> None:
+    from distributed import LocalCluster
+
+    running = tmp_path / "running"
+    src = write_book(tmp_path / "src", {
+        "slow": f"import time\nopen({str(running)!r}, 'w').close()\ntime.sleep(600)"},
+        conf=f"d2l_kernel_env = {kernel_env(mark)!r}\nd2l_executor_connect_timeout = 1")
+    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                           host="127.0.0.1", dashboard_address=":0",
+                           silence_logs=logging.CRITICAL, env={"D2L_WORKER_STORE": str(store)})
+    try:
+        proc = sphinx_build(src, tmp_path / "out", "-D",
+                            f"d2l_executor=dask:{cluster.scheduler_address}")
+        if not wait_until(lambda: running.exists() or proc.poll() is not None, HANG_GUARD):
+            proc.kill()
+    finally:
+        cluster.close()
+    output, _ = proc.communicate(timeout=HANG_GUARD)
+    assert proc.returncode == 0, output  # the build goes on, and ends
+    assert "slow.md:3" in output and "the Dask scheduler at tcp://127.0.0.1" in output
+    assert "went away (not cached" in output
+    # (the autouse fixture checks that the kernel died with its worker)
