@@ -35,11 +35,11 @@ from sphinx.util import logging
 
 from .fileio import atomic_write
 from .notebooks import Code, Part, Prose, framework_notebook, notebook_bytes, split_page
+from .phase import md_pages
 from .state import D2lState, get_state
 from .warnings_ import D2lWarning, warn
 
 if TYPE_CHECKING:
-    from sphinx.environment import BuildEnvironment
 
     from .execution.cache import TieredCache
     from .execution.model import JobResult
@@ -63,16 +63,6 @@ class WriteSummary:
     unchanged: int = 0
     zips: list[str] = field(default_factory=list)
     """The zips written."""
-
-
-def md_pages(env: BuildEnvironment) -> list[tuple[str, str]]:
-    """(docname, path) of the book's d2l pages (``.md``)."""
-    pages = []
-    for docname in sorted(env.found_docs):
-        path = str(env.doc2path(docname))
-        if path.endswith(".md"):
-            pages.append((docname, path))
-    return pages
 
 
 def page_reader(state: D2lState) -> PageReader:

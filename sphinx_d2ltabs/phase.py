@@ -211,7 +211,7 @@ def _execute(app: Sphinx, env: BuildEnvironment, cache: TieredCache, reader: Pag
     runner = BookRunner(cfg, cache, reader=reader, on_progress=progress_printer(),
                         on_notice=lambda msg: logger.info(f"[d2l] {msg}"),
                         on_warning=warn_cache, srcdir=str(app.srcdir))
-    plans = runner.plan(_md_pages(env), state.extras, state.lib_path)
+    plans = runner.plan(md_pages(env), state.extras, state.lib_path)
     keys = {p.docname: dict(p.keys) for p in plans if p.keys}
     # the durations in the last build's report (read before it is replaced): the
     # longest jobs start first
@@ -246,7 +246,8 @@ def _save_index(reader: PageReader, cache: TieredCache) -> None:
         cache.write_file(INDEX_FILE, text)
 
 
-def _md_pages(env: BuildEnvironment) -> list[tuple[str, str]]:
+def md_pages(env: BuildEnvironment) -> list[tuple[str, str]]:
+    """(docname, path) of the book's d2l pages (``.md``)."""
     pages = []
     for docname in sorted(env.found_docs):
         path = str(env.doc2path(docname))

@@ -119,8 +119,9 @@ def collect_pages(app: Sphinx, env: Any) -> list[str]:
     state.notebook_pages = {}
     if not _enabled(app):
         return []
-    from .notebook_files import md_pages, page_reader
+    from .notebook_files import page_reader
     from .notebooks import notebook_frameworks
+    from .phase import md_pages
 
     cfg = state.cfg
     reader = page_reader(state)
