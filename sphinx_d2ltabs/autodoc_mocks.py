@@ -25,7 +25,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     from . import __version__
 
     try:
-        from sphinx.ext.autodoc.mock import _MockObject
+        from sphinx.ext.autodoc.mock import _MockObject  # type: ignore[attr-defined,unused-ignore]
     except ImportError:  # pragma: no cover (a Sphinx without it: nothing to change)
         pass
     else:

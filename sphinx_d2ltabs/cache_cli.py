@@ -142,7 +142,7 @@ def cmd_push(folder: str, url: str, cfg: D2lConfig) -> int:
     return 1 if counts["failed"] else 0
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("cache", help="look after an execution cache (info, verify, prune, "
                        "push)",
                        description=__doc__,

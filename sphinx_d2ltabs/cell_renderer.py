@@ -63,7 +63,8 @@ class PageContext:
         result = self.results.get(framework)
         if result is None:
             return None
-        return result.outputs.get(line)
+        outputs: list[dict[str, Any]] | None = result.outputs.get(line)
+        return outputs
 
 
 class CellRenderer(SphinxRenderer):
@@ -71,7 +72,8 @@ class CellRenderer(SphinxRenderer):
 
     @property
     def d2l(self) -> PageContext:
-        return self.md_options["d2l_ctx"]
+        ctx: PageContext = self.md_options["d2l_ctx"]
+        return ctx
 
     @property
     def _bibtex(self) -> bool:

@@ -240,6 +240,8 @@ def role_rule(state: StateInline, silent: bool) -> bool:
 
 def _newlines_before(state: StateInline, pos: int) -> int:
     """The number of newlines before ``pos`` (counted on from the last call's position)."""
+    last: int
+    count: int
     last, count = state.__dict__.get("d2l_newlines", (0, 0))
     if pos < last:
         last, count = 0, 0

@@ -334,8 +334,9 @@ def framework_notebook(parts: Sequence[Part], framework: str, code: Callable[[Ce
         cells.append(_cell(f"cell-{cell.line}", cell_type="code", execution_count=count,
                            metadata={}, outputs=outputs, source=source))
     flush()
-    return nbformat.from_dict({"nbformat": 4, "nbformat_minor": NBFORMAT_MINOR,
-                               "metadata": meta, "cells": cells})
+    nb: NotebookNode = nbformat.from_dict({"nbformat": 4, "nbformat_minor": NBFORMAT_MINOR,
+                                           "metadata": meta, "cells": cells})
+    return nb
 
 
 def _cell(cell_id: str, **fields: Any) -> dict[str, Any]:
@@ -378,4 +379,5 @@ def _outputs(result: JobResult, line: int) -> list[dict[str, Any]]:
 def notebook_bytes(nb: NotebookNode) -> bytes:
     """The file content of a notebook, as nbformat writes it (without validating it
     again: see :func:`framework_notebook`)."""
-    return (nbformat.v4.nbjson.writes(nb) + "\n").encode("utf-8")
+    text: str = nbformat.v4.nbjson.writes(nb)
+    return (text + "\n").encode("utf-8")

@@ -258,7 +258,7 @@ def _worker() -> Any:
 
 def _current_key() -> Any:
     with contextlib.suppress(Exception):
-        from distributed.worker import thread_state
+        from distributed.worker import thread_state  # type: ignore[attr-defined,unused-ignore]
 
         return thread_state.key
     return None

@@ -101,7 +101,7 @@ def _add_to_class(node: ast.AST) -> str | None:
 
 
 def _start(node: ast.stmt) -> int:
-    decos = getattr(node, "decorator_list", [])
+    decos: list[ast.expr] = getattr(node, "decorator_list", [])
     return min([node.lineno] + [d.lineno for d in decos])
 
 
