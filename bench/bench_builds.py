@@ -27,6 +27,17 @@ Usage::
 
     .venv/bin/python bench/bench_builds.py --sizes 10 50 200 --runs 3 \
         --tools ext,plain,mystnb,d2lbook --workers 2 --runs-at 200:1
+
+``--ext-before DIR`` adds ``ext0``: the extension from another copy of its code (e.g.
+``git archive HEAD sphinx_d2ltabs | tar -x -C DIR``), built side by side with ``ext``;
+``--ext-code DIR`` runs ``ext`` itself from a copy (a snapshot of a tree being edited).
+For every executing variant of the extension the table of limits compares each build with
+its physical limit (``build_metrics.py``). ``--profile-noop DIR`` keeps pyinstrument
+profiles of one more no-op build of ``ext`` and ``plain`` per size, as text.
+
+Every build runs with Python's bytecode cache on (``PYTHONPYCACHEPREFIX`` under
+``bench/_work``, whatever ``PYTHONDONTWRITEBYTECODE`` says), as an installed package has it,
+after one untimed warm-up build per tool.
 """
 
 from __future__ import annotations
@@ -43,6 +54,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import build_metrics
 
 HERE = Path(__file__).resolve().parent
 VENVS = HERE / ".venvs"
@@ -236,10 +250,19 @@ class Tool:
         return ""
 
 
+def _importable(*names: str) -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) is not None for name in names)
+
+
 def _env(bindir: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["PATH"] = f"{bindir}{os.pathsep}{env.get('PATH', '')}"
     env.pop("PYTHONPATH", None)
+    # the bytecode cache on, outside the source trees (as an installed package has it)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(WORK / "pycache")
     return env
 
 
@@ -253,6 +276,8 @@ SPHINX_COMMON = "project = 'bench'\nexclude_patterns = ['_build']\nnumfig = True
 
 class Ext(Tool):
     name, label = "ext", "sphinx_d2ltabs"
+    code: Path | None = None
+    """Where its package comes from (PYTHONPATH); None: the installed one."""
 
     def write(self, src: Path, n: int) -> None:
         src.mkdir(parents=True)
@@ -266,15 +291,26 @@ class Ext(Tool):
         edit_d2l(src, n)
 
     def steps(self, src: Path) -> list[Step]:
-        return [_sphinx(Path(sys.executable), src, [])]
+        step = _sphinx(Path(sys.executable), src, [])
+        if self.code is not None:
+            step.env["PYTHONPATH"] = str(self.code)
+        return [step]
 
     def html_for(self, src: Path, n: int, i: int) -> dict[str, Path]:
         page = src / "_build" / "html" / f"chapter_{chapter_of(n, i)}" / f"p{i}.html"
         return dict.fromkeys(TABS, page)
 
+    def metrics(self, src: Path) -> dict[str, float]:
+        return build_metrics.job_metrics(src / "_build" / "html", src / "_build" / ".d2l_cache")
+
     def commands_text(self) -> str:
+        where = f" (code: {self.code})" if self.code is not None else ""
         return (f"`python -m sphinx -b html src src/_build/html` with `d2l_workers = "
-                f"{self.workers}`")
+                f"{self.workers}`{where}")
+
+
+class ExtBefore(Ext):
+    name, label = "ext0", "sphinx_d2ltabs (before)"
 
 
 class Plain(Tool):
@@ -302,6 +338,11 @@ class Plain(Tool):
 class MystNB(Tool):
     name, label = "mystnb", "MyST-NB"
     python = VENVS / "mystnb" / "bin" / "python"
+
+    def __init__(self, workers: int, mystnb_layout: str = "split") -> None:
+        super().__init__(workers, mystnb_layout)
+        if not self.python.exists() and _importable("myst_nb", "jupyter_cache"):
+            self.python = Path(sys.executable)  # (installed beside this extension)
 
     def available(self) -> str:
         return "" if self.python.exists() else f"{self.python} missing: run bench/setup.sh"
@@ -394,7 +435,7 @@ class D2lbook(Tool):
                 "hard-coded in d2lbook)")
 
 
-TOOLS: dict[str, type[Tool]] = {t.name: t for t in (Ext, Plain, MystNB, D2lbook)}
+TOOLS: dict[str, type[Tool]] = {t.name: t for t in (Ext, ExtBefore, Plain, MystNB, D2lbook)}
 
 
 # --------------------------------------------------------------------------- running
@@ -433,13 +474,15 @@ def check_outputs(tool: Tool, src: Path, n: int, i: int, edited: bool) -> str:
     return ""
 
 
-def one_run(tool: Tool, n: int, run: int) -> dict[str, float]:
-    """Clean, no-op and one-cell-edit builds of ``tool`` on a fresh tree of ``n`` pages."""
+def one_run(tool: Tool, n: int, run: int) -> tuple[dict[str, float], dict[str, Any]]:
+    """Clean, no-op and one-cell-edit builds of ``tool`` on a fresh tree of ``n`` pages:
+    their wall times, and for this extension what its jobs took (``build_metrics``)."""
     src = WORK / f"{tool.name}_{n}"
     shutil.rmtree(src, ignore_errors=True)
     tool.write(src, n)
     logs = WORK / "logs" / f"{tool.name}_{n}"
     times: dict[str, float] = {}
+    metrics: dict[str, Any] = {}
     for scenario in SCENARIOS:
         if scenario == "edit":
             time.sleep(1.1)  # mtime-based tools (Sphinx, d2lbook) must see a newer file
@@ -450,13 +493,58 @@ def one_run(tool: Tool, n: int, run: int) -> dict[str, float]:
         if log.exists():  # keep the log of a failed attempt
             log.rename(log.with_suffix(f".failed{time.time_ns()}.log"))
         times[scenario] = run_steps(tool.steps(src), tool.name, log)
+        if isinstance(tool, Ext) and scenario != "noop":
+            metrics[scenario] = tool.metrics(src)
         if tool.executes and scenario != "noop":
             edited = scenario == "edit"
             for i in {0, n - 1, edit_page(n)}:
                 problem = check_outputs(tool, src, n, i, edited and i == edit_page(n))
                 if problem:
                     print(f"  WARNING {tool.name} n={n} {scenario}: {problem}", flush=True)
-    return times
+    return times, metrics
+
+
+def warm_up(tools: list[Tool]) -> None:
+    """One untimed build of a 2-page book per tool: the bytecode cache of every package
+    (and of the kernels') is written before anything is timed."""
+    for tool in tools:
+        src = WORK / f"warmup_{tool.name}"
+        shutil.rmtree(src, ignore_errors=True)
+        tool.write(src, 2)
+        try:
+            run_steps(tool.prepare(src) + tool.steps(src), tool.name,
+                      WORK / "logs" / f"warmup_{tool.name}.log")
+        except BuildFailed as exc:  # (a kernel lost to a port race, say: not timed)
+            print(f"  warm-up failed, not timed: {exc}", flush=True)
+
+
+def profile_noop(tools: list[Tool], n: int, folder: Path) -> None:
+    """pyinstrument text profiles of one more no-op build of ``ext`` and ``plain`` on the
+    trees their last runs left (``folder/noop_<tool>_<n>.txt``)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for tool in tools:
+        if tool.name not in ("ext", "plain"):
+            continue
+        src = WORK / f"{tool.name}_{n}"
+        step = tool.steps(src)[0]
+        out = folder / f"noop_{tool.name}_{n}.txt"
+        argv = [step.argv[0], "-m", "pyinstrument", "-r", "text", "-i", "0.001",
+                "--show", "*/sphinx_d2ltabs/*", "-o", str(out), "-m", "sphinx", "-q",
+                *step.argv[3:]]
+        subprocess.run(argv, cwd=step.cwd, env=step.env, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        out.write_text(_relative(out.read_text(), tool))
+        print(f"  profile: {out}")
+
+
+def _relative(text: str, tool: Tool) -> str:
+    """A profile without this machine's folders (the code's, this repository's)."""
+    roots = [str(HERE.parent) + os.sep]
+    if isinstance(tool, Ext) and tool.code is not None:
+        roots.insert(0, str(tool.code.resolve()) + os.sep)
+    for root in roots:
+        text = text.replace(root, "")
+    return text
 
 
 def fmt(x: float | None) -> str:
@@ -467,7 +555,7 @@ def ratio(a: float | None, b: float | None) -> str:
     return "-" if a is None or b is None or b == 0 else f"{a / b:.2f}"
 
 
-Results = dict[str, dict[str, dict[str, list[float]]]]  # pages -> tool -> scenario -> times
+Results = dict[str, dict[str, Any]]  # pages -> tool -> scenario -> times (and "metrics")
 
 
 def medians(res: dict[str, dict[str, list[float]]], scenario: str) -> dict[str, float | None]:
@@ -529,6 +617,14 @@ def main() -> None:
     parser.add_argument("--retries", type=int, default=0,
                         help="repeat a run whose build failed (kernel deaths under load)")
     parser.add_argument("--json", type=Path, default=WORK / "results.json")
+    parser.add_argument("--ext-before", type=Path, metavar="DIR",
+                        help="add ext0: the extension with its code from DIR (PYTHONPATH)")
+    parser.add_argument("--ext-code", type=Path, metavar="DIR",
+                        help="run ext with its code from DIR (PYTHONPATH)")
+    parser.add_argument("--no-warm-up", dest="warm_up", action="store_false",
+                        help="no untimed warm-up build per tool")
+    parser.add_argument("--profile-noop", type=Path, metavar="DIR",
+                        help="pyinstrument profiles of a no-op of ext and plain per size")
     parser.add_argument("--summarize", type=Path, nargs="+", metavar="JSON",
                         help="build nothing: merge these result files and print the tables")
     args = parser.parse_args()
@@ -538,12 +634,16 @@ def main() -> None:
             for n, res in json.loads(path.read_text()).items():
                 for name, times in res.items():
                     slot = merged.setdefault(n, {}).setdefault(
-                        name, {s: [] for s in SCENARIOS})
+                        name, {**{s: [] for s in SCENARIOS}, "metrics": {}})
                     for s in SCENARIOS:
                         slot[s].extend(times[s])
+                    for s, ms in times.get("metrics", {}).items():
+                        slot["metrics"].setdefault(s, []).extend(ms)
         print_table(merged)
         print()
         print(markdown_table(merged))
+        print()
+        print(build_metrics.limits_table(merged, args.workers))
         return
 
     runs_at: dict[tuple[int, str], int] = {}
@@ -554,9 +654,16 @@ def main() -> None:
     def runs_for(n: int, tool: Tool) -> int:
         return runs_at.get((n, tool.name), runs_at.get((n, ""), args.runs))
 
+    names = [name.strip() for name in args.tools.split(",")]
+    if args.ext_before and "ext0" not in names:
+        names.insert(names.index("ext") + 1 if "ext" in names else 0, "ext0")
     tools: list[Tool] = []
-    for name in args.tools.split(","):
-        tool = TOOLS[name.strip()](args.workers, args.mystnb_layout)
+    for name in names:
+        tool = TOOLS[name](args.workers, args.mystnb_layout)
+        if isinstance(tool, ExtBefore):
+            tool.code = args.ext_before
+        elif isinstance(tool, Ext):
+            tool.code = args.ext_code
         why = tool.available()
         if why:
             print(f"skipping {tool.name}: {why}")
@@ -568,34 +675,53 @@ def main() -> None:
     for tool in tools:
         print(f"  {tool.name}: {tool.commands_text()}")
 
+    if args.warm_up:
+        warm_up(tools)
+    results = run_sizes(args, tools, runs_for)
+    print_table(results)
+    print()
+    print(markdown_table(results))
+    print()
+    print(build_metrics.limits_table(results, args.workers))
+
+
+def run_sizes(args: argparse.Namespace, tools: list[Tool],
+              runs_for: Callable[[int, Tool], int]) -> Results:
+    """Every size, runs interleaved (the order of the tools rotating); the results are
+    saved to ``args.json`` after each size."""
     results: Results = {}
     for n in args.sizes:
-        res = results.setdefault(str(n), {t.name: {s: [] for s in SCENARIOS} for t in tools})
+        res: dict[str, Any] = results.setdefault(
+            str(n), {t.name: {**{s: [] for s in SCENARIOS}, "metrics": {}} for t in tools})
         runs = max(runs_for(n, t) for t in tools)
         for run in range(runs):
             order = tools[run % len(tools):] + tools[:run % len(tools)]
             for tool in order:
                 if run >= runs_for(n, tool):
                     continue
-                times = None
+                done = None
                 for attempt in range(1 + args.retries):
                     try:
-                        times = one_run(tool, n, run)
+                        done = one_run(tool, n, run)
                         break
                     except (BuildFailed, subprocess.TimeoutExpired) as exc:
                         print(f"  FAILED (attempt {attempt + 1}) {exc}", flush=True)
-                if times is None:
+                if done is None:
                     continue
+                times, metrics = done
                 for s, t in times.items():
                     res[tool.name][s].append(t)
+                for s, m in metrics.items():
+                    res[tool.name]["metrics"].setdefault(s, []).append(m)
                 print(f"n={n} run {run + 1}/{runs_for(n, tool)} {tool.name:<8} "
-                      + " ".join(f"{s}={t:.2f}s" for s, t in times.items()), flush=True)
+                      + " ".join(f"{s}={t:.2f}s" for s, t in times.items())
+                      + f"  (load {os.getloadavg()[0]:.1f})", flush=True)
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=1))
+        if args.profile_noop:
+            profile_noop(tools, n, args.profile_noop)
+    return results
 
-    print_table(results)
-    print()
-    print(markdown_table(results))
 
 if __name__ == "__main__":
     main()

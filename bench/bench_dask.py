@@ -73,7 +73,7 @@ def build(src: str, *options: str) -> tuple[float, dict[str, Any]]:
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"build failed ({' '.join(options)}):\n{proc.stdout}{proc.stderr}")
-    with open(os.path.join(out, "d2l_execution_report.json"), encoding="utf-8") as fh:
+    with open(os.path.join(out, ".doctrees", "d2l_execution_report.json"), encoding="utf-8") as fh:
         report = json.load(fh)
     for entry in report["pages"]:
         if entry["status"] != "ok":

@@ -47,7 +47,7 @@ def serial_overhead(src: str) -> tuple[float, float, int]:
     """A clean build with one worker: (execution phase, sum of the jobs' own time, jobs)."""
     out = os.path.join(src, "_build", "serial")
     build(src, out, "-D", "d2l_workers=1", "-D", "d2l_cache_dir=_build/serial_cache")
-    with open(os.path.join(out, "d2l_execution_report.json"), encoding="utf-8") as fh:
+    with open(os.path.join(out, ".doctrees", "d2l_execution_report.json"), encoding="utf-8") as fh:
         report = json.load(fh)
     return report["seconds"], sum(e["seconds"] for e in report["pages"]), len(report["pages"])
 
@@ -67,7 +67,8 @@ def main() -> None:
         ext_out = os.path.join(ext_src, "_build", "html")
         plain_out = os.path.join(plain_src, "_build", "html")
         clean_ext = build(ext_src, ext_out)
-        with open(os.path.join(ext_out, "d2l_execution_report.json"), encoding="utf-8") as fh:
+        report_path = os.path.join(ext_out, ".doctrees", "d2l_execution_report.json")
+        with open(report_path, encoding="utf-8") as fh:
             clean_report = json.load(fh)
         clean_plain = build(plain_src, plain_out)
         pages = len({e["docname"] for e in clean_report["pages"]})
@@ -77,7 +78,7 @@ def main() -> None:
         ext_times, plain_times, executed = [], [], []
         for _ in range(args.runs):
             ext_times.append(build(ext_src, ext_out))
-            with open(os.path.join(ext_out, "d2l_execution_report.json"), encoding="utf-8") as fh:
+            with open(report_path, encoding="utf-8") as fh:
                 executed.append(json.load(fh)["executed"])
             plain_times.append(build(plain_src, plain_out))
     ext, plain = statistics.median(ext_times), statistics.median(plain_times)

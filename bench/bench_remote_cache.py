@@ -102,7 +102,7 @@ def build(src: Path, *overrides: str) -> tuple[float, dict[str, Any]]:
     seconds = time.perf_counter() - start
     if done.returncode:
         sys.exit(f"sphinx-build {' '.join(options)} failed:\n{done.stderr[-3000:]}")
-    report = json.loads((out / "d2l_execution_report.json").read_text())
+    report = json.loads((out / ".doctrees" / "d2l_execution_report.json").read_text())
     return seconds, report
 
 

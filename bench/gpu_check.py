@@ -83,7 +83,7 @@ def build(src: str, out: str, *options: str) -> tuple[dict[str, Any], dict[str, 
     if proc.returncode != 0:
         print(proc.stdout[-3000:], proc.stderr[-3000:])
         raise SystemExit(f"the build failed ({' '.join(options)})")
-    with open(os.path.join(out, "d2l_execution_report.json"), encoding="utf-8") as fh:
+    with open(os.path.join(out, ".doctrees", "d2l_execution_report.json"), encoding="utf-8") as fh:
         report = json.load(fh)
     seen = {}
     for entry in report["pages"]:

@@ -96,6 +96,7 @@ def open_executor(cfg: D2lConfig, srcdir: str | None, callbacks: Callbacks,
             on_progress=callbacks.on_progress,
             on_notice=callbacks.on_notice,
             on_result=callbacks.on_result,
+            prestart=None if cfg.prestart is None else int(cfg.prestart),
         )
         return
     if srcdir is None:

@@ -58,25 +58,35 @@ __all__ = [
 def run_job(job: Job, gpu_ids: Sequence[str] = (), *,
             on_kernel_started: Callable[[], None] | None = None,
             cancel: threading.Event | None = None,
-            start_timeout: float = START_TIMEOUT) -> JobResult:
+            start_timeout: float = START_TIMEOUT,
+            ready: Callable[[], None] | None = None) -> JobResult:
     """Run a job's setup code and cells in a fresh kernel, which is then killed with
     every process it started.
 
     Never raises, except ``KeyboardInterrupt`` (after cleaning up); failures are
     results. ``cancel``: when set (from another thread), the job stops with status
     ``interrupted``. ``start_timeout``: seconds for the kernel to answer after launch.
+    ``ready``: called once the kernel answers and the setup code succeeded, before the
+    first cell; it blocks until the job may run its cells (a run slot of the warm pool,
+    :mod:`.pool`) or raises :class:`Cancelled`. The time it blocks is not part of the
+    result's ``seconds``.
     """
     start = time.monotonic()
     result = JobResult(job.docname, job.framework, "ok",
                        cuda_visible_devices=",".join(gpu_ids),
                        cell_ids=[cid for cid, _ in job.cells])
     session: KernelSession | None = None
+    waited = [0.0]
     try:
         session = _start(job, gpu_ids, _timeouts(start_timeout), cancel)
         result.kernel_start_seconds = time.monotonic() - start
         if on_kernel_started is not None:
             on_kernel_started()
-        if _run_setup(job, session, result):
+        setup_start = time.monotonic()
+        set_up = _run_setup(job, session, result)
+        result.setup_seconds = time.monotonic() - setup_start
+        if set_up:
+            _wait_turn(ready, waited)
             _run_cells(job, session, result)
     except StartError as err:
         result.status = "start_failed"
@@ -94,8 +104,19 @@ def run_job(job: Job, gpu_ids: Sequence[str] = (), *,
     finally:
         if session is not None:
             session.close()
-        result.seconds = time.monotonic() - start
+        result.seconds = time.monotonic() - start - waited[0]
     return result
+
+
+def _wait_turn(ready: Callable[[], None] | None, waited: list[float]) -> None:
+    """Call ``ready``; the seconds it blocked go to ``waited[0]`` (raised or not)."""
+    if ready is None:
+        return
+    before = time.monotonic()
+    try:
+        ready()
+    finally:
+        waited[0] = time.monotonic() - before
 
 
 def _timeouts(start_timeout: float) -> Timeouts:
@@ -167,8 +188,8 @@ def _run_cells(job: Job, session: KernelSession, result: JobResult) -> None:
             result.error = result.error or failure
             return
         problem = run.failure()
-        if problem is None or cell in job.allow_error_cells:
-            continue
+        if problem is None or job.allow_errors or cell in job.allow_error_cells:
+            continue  # (errors allowed: recorded in the outputs, no failure)
         if result.error is None:
             result.status = "error"
             result.error = _failure(job, cell, problem["ename"], problem["evalue"],

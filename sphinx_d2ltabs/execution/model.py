@@ -31,10 +31,11 @@ class Job:
     setup_code: str = ""
     """Run silently before the cells; a failure in it fails the job."""
     timeout: float = 600.0
-    """Per-cell timeout in seconds."""
+    """Per-cell timeout in seconds (``math.inf``: none)."""
     gpus: int = 0
     allow_errors: bool = False
-    """Record a failing cell's error and go on with the next cells (the job still fails)."""
+    """Every cell's errors are expected (as for ``allow_error_cells``): recorded, not a
+    failure, the job goes on (``d2l_allow_errors``, a page's front matter)."""
     allow_error_cells: frozenset[int] = frozenset()
     """Cells whose errors are expected: recorded, not a failure, the job goes on."""
     extra_key: str = ""
@@ -83,8 +84,12 @@ class JobResult:
     """The first failure: ``cell`` (0: not a cell), ``ename``, ``evalue``, ``traceback``,
     ``message`` (a one-line human-readable summary)."""
     seconds: float = 0.0
-    """Wall time of the whole job, kernel start-up included."""
+    """Wall time of the whole job, kernel start-up included (not the time its started
+    kernel waited for a run slot: :mod:`.pool`)."""
     kernel_start_seconds: float = 0.0
+    setup_seconds: float = 0.0
+    """Of ``seconds``: the setup code's (``d2l_setup_code``; with a warm pool, run before
+    the job took its run slot)."""
     cuda_visible_devices: str = ""
     gpu_fallback: bool = False
     """GPUs were wanted but none exists: it ran on the CPU."""
@@ -113,6 +118,26 @@ class JobResult:
             return not str(error.get("evalue", "")).startswith("exit status")
         return self.status == "error" and str(error.get("message", "")).startswith(
             "execution failed:")
+
+    def errors_allowed(self, job: Job) -> JobResult:
+        """This result as ``job``, which allows errors, takes it: a cell's exception is no
+        failure (results of builds where ``allow_errors`` still failed the job may be in a
+        cache). ``self`` when nothing changes."""
+        error = self.error or {}
+        if not (job.allow_errors and self.status == "error" and error.get("cell")
+                and not self.machinery_failure):
+            return self
+        return replace(self, status="ok", error=None)
+
+    def cells_not_run(self) -> int:
+        """How many of the job's cells did not run because of its failure: those after
+        the failing cell (all of them when it failed before its first cell)."""
+        if self.ok or not self.cell_ids:
+            return 0
+        failed_at = (self.error or {}).get("cell") or 0
+        later = self.cell_ids[self.cell_ids.index(failed_at) + 1:] if (
+            failed_at in self.cell_ids) else self.cell_ids
+        return sum(1 for cid in later if cid not in self.execution_counts)
 
     def for_job(self, job: Job) -> JobResult:
         """This result (e.g. from the cache) as a result of ``job``, whose cells may sit
@@ -151,6 +176,7 @@ class JobResult:
             "error": self.error,
             "seconds": self.seconds,
             "kernel_start_seconds": self.kernel_start_seconds,
+            "setup_seconds": self.setup_seconds,
             "cuda_visible_devices": self.cuda_visible_devices,
             "gpu_fallback": self.gpu_fallback,
             "key": self.key,
@@ -170,7 +196,7 @@ class JobResult:
         _expect(error is None or _is_error_record(error), "malformed error record")
         for key in ("docname", "framework", "status"):
             _expect(isinstance(data.get(key), str), f"{key!r} is not a string")
-        for name in ("seconds", "kernel_start_seconds"):
+        for name in ("seconds", "kernel_start_seconds", "setup_seconds"):
             _expect(isinstance(data.get(name, 0.0), (int, float)), f"{name!r} is not a number")
         cell_ids = data.get("cell_ids") or []
         _expect(isinstance(cell_ids, list) and all(_is_int(c) for c in cell_ids),
@@ -192,6 +218,7 @@ class JobResult:
             error=error,
             seconds=float(data.get("seconds", 0.0)),
             kernel_start_seconds=float(data.get("kernel_start_seconds", 0.0)),
+            setup_seconds=float(data.get("setup_seconds", 0.0)),
             cuda_visible_devices=str(data.get("cuda_visible_devices", "")),
             gpu_fallback=bool(data.get("gpu_fallback", False)),
             key=str(data.get("key", "")),

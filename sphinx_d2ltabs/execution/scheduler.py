@@ -15,33 +15,44 @@ from .executor import estimate_eta, order_jobs
 from .gpus import detect_gpus
 from .kernel import kill_all_kernels, run_job
 from .model import Job, JobResult, Progress
+from .pool import RunSlots, Ticket
+from .session import Cancelled
 
 WAIT_POLL = 0.1
 CLEANUP_TIMEOUT = 15.0
 
 JobRunner = Callable[..., JobResult]
-"""``runner(job, gpu_ids, cancel=event) -> JobResult``: runs one job (default:
-:func:`.kernel.run_job`); it must not raise, and should return soon after ``cancel`` is
-set."""
+"""``runner(job, gpu_ids, cancel=event[, ready=callable]) -> JobResult``: runs one job
+(default: :func:`.kernel.run_job`); it must not raise, should return soon after
+``cancel`` is set, and, when given ``ready``, calls it before its cells (see
+:func:`.kernel.run_job`)."""
 
 
 class Scheduler:
-    """A pool of worker threads, each driving one kernel process at a time.
+    """Runs jobs in parallel, one fresh kernel each, with exclusive GPU slots.
 
-    A job with ``gpus = k`` takes ``k`` ids from the GPU pool for its whole run and sees
-    them in ``CUDA_VISIBLE_DEVICES``; CPU jobs see it empty. Without any GPU, GPU jobs run
-    on the CPU (one notice per run) or, with ``strict_gpu``, fail. Ctrl-C or SIGTERM stops
-    the run: every kernel is killed with its processes, then ``KeyboardInterrupt`` is
-    raised.
+    ``workers`` jobs run their cells at once; with a warm pool (:mod:`.pool`), the
+    kernels of up to ``prestart`` further jobs start and run their set-up code
+    meanwhile (default with the real job runner: as many as ``workers``, but no more
+    than the CPUs the workers leave free, :func:`default_prestart`; none with another
+    runner). Each job runs in a thread of its own, which starts, uses and kills its
+    kernel (see :mod:`.launch`). A job with ``gpus = k`` takes ``k`` ids from the GPU pool
+    from its kernel's start to its end and sees them in ``CUDA_VISIBLE_DEVICES``; CPU
+    jobs see it empty. Without any GPU, GPU jobs run on the CPU (one notice per run) or,
+    with ``strict_gpu``, fail. Ctrl-C or SIGTERM stops the run: every kernel, started
+    ahead or running, is killed with its processes, then ``KeyboardInterrupt`` is raised.
 
-    Callbacks run in worker threads, one at a time: ``on_progress`` after each job's start
-    and end, ``on_notice`` with messages for the user, ``on_result(job, result)`` as soon
-    as a job ends (e.g. to cache it before a later Ctrl-C). The first exception raised by
-    a callback stops the run and is re-raised by :meth:`run`.
+    Callbacks run one at a time (under the run's lock, in the job threads or the
+    thread that called :meth:`run`): ``on_progress`` after each job's start (of its
+    cells) and end, ``on_notice`` with messages for the user,
+    ``on_result(job, result)`` as soon as a job ends (e.g. to cache it before a later
+    Ctrl-C). The first exception raised by a callback stops the run and is re-raised by
+    :meth:`run`.
 
     ``run_job`` replaces the function that runs one job in a kernel (:data:`JobRunner`;
     default :func:`.kernel.run_job`): a seam to test the GPU slots, the order and the
-    reports without starting kernels.
+    reports without starting kernels. Such a runner gets ``ready`` (see
+    :func:`.kernel.run_job`) only when ``prestart`` is given.
     """
 
     def __init__(self, workers: int | None = None, gpu_ids: Sequence[str] | None = None, *,
@@ -49,7 +60,8 @@ class Scheduler:
                  on_progress: Callable[[Progress], None] | None = None,
                  on_notice: Callable[[str], None] | None = None,
                  on_result: Callable[[Job, JobResult], None] | None = None,
-                 run_job: JobRunner | None = None) -> None:
+                 run_job: JobRunner | None = None,
+                 prestart: int | None = None) -> None:
         self.workers = max(1, int(workers or os.cpu_count() or 1))
         self.gpu_ids = [str(g) for g in (detect_gpus() if gpu_ids is None else gpu_ids)]
         self.strict_gpu = strict_gpu
@@ -58,6 +70,9 @@ class Scheduler:
         self.on_result = on_result
         self.run_job = run_job
         """The job runner; None: :func:`.kernel.run_job` (looked up at each job)."""
+        default = default_prestart(self.workers) if run_job is None else 0
+        self.prestart = max(0, int(default if prestart is None else prestart))
+        """Jobs whose kernels may start ahead of a run slot (the warm pool's depth)."""
 
     def order(self, jobs: Sequence[Job],
               expected_seconds: Mapping[tuple[str, str], float] | None = None) -> list[Job]:
@@ -76,33 +91,34 @@ class Scheduler:
         if not jobs:
             return {}
         run = _Run(self, self.order(jobs, expected_seconds))
-        threads = [threading.Thread(target=run.worker, name=f"d2l-exec-{n}", daemon=True)
-                   for n in range(min(self.workers, len(jobs)))]
-        # waiting on an Event, not Thread.join: a KeyboardInterrupt that interrupts
-        # join() can make CPython (< 3.12) take a running thread for ended
+        # the main thread waits on a Condition with a timeout, never in Thread.join: a
+        # KeyboardInterrupt that interrupts join() can make CPython (< 3.12) take a
+        # running thread for ended
         with sigterm_as_interrupt():
             try:
-                run.active = len(threads)
-                for thread in threads:
-                    thread.start()
-                while not run.finished.wait(WAIT_POLL):
-                    pass
+                run.dispatch()
             except KeyboardInterrupt:
                 with sigint_ignored():
-                    with run.cond:  # workers that never started never end
-                        run.active -= sum(t.ident is None for t in threads)
-                        if run.active <= 0:
-                            run.finished.set()
                     run.stop()
                     kill_all_kernels()
-                    # the workers see the stop within a poll, kill their kernel with its
-                    # processes and release it (connection file, sockets)
-                    run.finished.wait(CLEANUP_TIMEOUT)
+                    # the job threads see the stop within a poll, kill their kernel with
+                    # its processes and release it (connection file, sockets)
+                    run.wait_ended(CLEANUP_TIMEOUT)
                     kill_all_kernels()
                 raise
         if run.callback_error is not None:
             raise run.callback_error
         return run.results
+
+
+def default_prestart(workers: int, cpus: int | None = None) -> int:
+    """Kernels started ahead by default: one per worker, within the CPUs the workers
+    leave free. Kernel start-up and set-up code (imports) are CPU work: where they would
+    compete with the workers' cells for the same cores, starting them ahead only adds
+    contention (measured: bench/README.md)."""
+    if cpus is None:
+        cpus = os.cpu_count() or 1
+    return max(0, min(workers, cpus - workers))
 
 
 class _Run:
@@ -115,6 +131,7 @@ class _Run:
         self.free = list(scheduler.gpu_ids)
         self.cond = threading.Condition()
         self.cancel = threading.Event()
+        self.slots = RunSlots(scheduler.workers, scheduler.prestart, self.cond, self.cancel)
         self.results: dict[tuple[str, str], JobResult] = {}
         self.running: dict[str, float] = {}
         self.failed = 0
@@ -122,10 +139,42 @@ class _Run:
         self.start = time.monotonic()
         self.fallback_noticed = False
         self.callback_error: BaseException | None = None
-        self.active = 0
-        """Started workers that have not ended."""
-        self.finished = threading.Event()
-        """Set when the last worker ends."""
+        self.threads: list[threading.Thread] = []
+        self.ended: set[threading.Thread] = set()
+        """Job threads whose job has ended."""
+
+    # ----------------------------------------------------------- main thread
+    def dispatch(self) -> None:
+        """Begin jobs while the pool has room, until every job has ended."""
+        with self.cond:
+            while True:
+                while self.slots.can_begin():
+                    taken = self._take()
+                    if taken is None:
+                        break
+                    self._begin(*taken)
+                if self.slots.begun == 0 and (self.cancel.is_set() or not self.pending):
+                    return
+                self.cond.wait(WAIT_POLL)
+
+    def _begin(self, job: Job, ids: list[str], fallback: bool) -> None:
+        ticket = self.slots.begin()
+        if ticket.holds:
+            self._mark_running(job)
+        thread = threading.Thread(target=self._job_thread, args=(job, ids, fallback, ticket),
+                                  name=f"d2l-exec-{ticket.number}", daemon=True)
+        self.threads.append(thread)
+        thread.start()
+
+    def wait_ended(self, timeout: float) -> None:
+        """Wait (at most ``timeout`` seconds) until every started job thread has ended."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while any(t.ident is not None and t not in self.ended for t in self.threads):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                self.cond.wait(min(left, WAIT_POLL))
 
     # ----------------------------------------------------------- (lock held)
     def stop(self) -> None:
@@ -156,27 +205,30 @@ class _Run:
         self._call(self.s.on_progress, Progress(len(self.results), self.total, running,
                                                 self.failed, now - self.start, eta))
 
+    def _mark_running(self, job: Job) -> None:
+        self.running[job.label] = time.monotonic()
+        self._report()
+
     def _take(self) -> tuple[Job, list[str], bool] | None:
-        """The next job that can start now with its GPU ids and whether it falls back to
-        the CPU; waits while only GPU jobs are left and their GPUs are busy."""
+        """The first pending job that can begin now with its GPU ids and whether it
+        falls back to the CPU; None if none can (GPU jobs whose GPUs are busy wait)."""
         pool = len(self.s.gpu_ids)
-        while True:
-            if self.cancel.is_set() or not self.pending:
-                return None
-            for index, job in enumerate(self.pending):
-                if job.gpus > 0 and pool == 0:
-                    self.pending.pop(index)
-                    self._notice_fallback()
-                    return job, [], True
-                want = min(job.gpus, pool)
-                if want <= len(self.free):
-                    self.pending.pop(index)
-                    if job.gpus > pool:
-                        self._call(self.s.on_notice,
-                                   f"{job.label} wants {job.gpus} GPUs but only {pool} "
-                                   f"exist: it gets {pool}")
-                    return job, [self.free.pop(0) for _ in range(want)], False
-            self.cond.wait(1.0)
+        if self.cancel.is_set():
+            return None
+        for index, job in enumerate(self.pending):
+            if job.gpus > 0 and pool == 0:
+                self.pending.pop(index)
+                self._notice_fallback()
+                return job, [], True
+            want = min(job.gpus, pool)
+            if want <= len(self.free):
+                self.pending.pop(index)
+                if job.gpus > pool:
+                    self._call(self.s.on_notice,
+                               f"{job.label} wants {job.gpus} GPUs but only {pool} "
+                               f"exist: it gets {pool}")
+                return job, [self.free.pop(0) for _ in range(want)], False
+        return None
 
     def _notice_fallback(self) -> None:
         if self.fallback_noticed:
@@ -189,55 +241,72 @@ class _Run:
                     "(CUDA_VISIBLE_DEVICES is empty for them)")
         self._call(self.s.on_notice, text)
 
-    # ----------------------------------------------------------- (any thread)
-    def worker(self) -> None:
+    # ----------------------------------------------------------- job threads
+    def _job_thread(self, job: Job, ids: list[str], fallback: bool, ticket: Ticket) -> None:
+        result: JobResult | None = None
         try:
-            self._work()
+            result = self._execute(job, ids, fallback, ticket)
         finally:
             close_thread_loop()
             with self.cond:
-                self.active -= 1
-                if self.active <= 0:
-                    self.finished.set()
-
-    def _work(self) -> None:
-        while True:
-            with self.cond:
-                taken = self._take()
-                if taken is None:
-                    return
-                job, ids, fallback = taken
-                self.running[job.label] = time.monotonic()
-                self._report()
-            try:
-                if fallback and self.s.strict_gpu:
-                    result = JobResult(job.docname, job.framework, "start_failed",
-                                       cell_ids=[cid for cid, _ in job.cells], error={
-                        "cell": 0, "ename": "NoGPU", "evalue": "", "traceback": [],
-                        "message": f"needs {job.gpus} GPU(s), but no GPU exists "
-                                   "(strict GPU mode: it does not run on the CPU)",
-                        "source": job.source_path})
-                else:
-                    runner = self.s.run_job or run_job
-                    result = runner(job, ids, cancel=self.cancel)
-                    result.gpu_fallback = fallback
-            except Exception as err:  # run_job does not raise: a bug
-                result = JobResult(job.docname, job.framework, "error",
-                                   cell_ids=[cid for cid, _ in job.cells], error={
-                    "cell": 0, "ename": type(err).__name__, "evalue": str(err),
-                    "traceback": [], "message": f"execution failed: {err}",
-                    "source": job.source_path})
-            if self.cancel.is_set() and not result.ok:
-                result.status = "interrupted"  # its kernel was killed by the stop
-            with self.cond:
-                self.results[(job.docname, job.framework)] = result
-                self._call(self.s.on_result, job, result)
-                self.durations.append(result.seconds)
-                self.failed += int(not result.ok)
-                self.running.pop(job.label, None)
+                if result is not None:
+                    self._record(job, result)
                 self.free.extend(ids)
+                self.slots.end(ticket)
+                self.ended.add(threading.current_thread())
                 self.cond.notify_all()
-                self._report()
+
+    def _execute(self, job: Job, ids: list[str], fallback: bool, ticket: Ticket) -> JobResult:
+        """The job's result; never raises."""
+        try:
+            if fallback and self.s.strict_gpu:
+                return _no_gpu(job)
+            if self.cancel.is_set():
+                raise Cancelled
+            runner = self.s.run_job or run_job
+            if self.s.run_job is None or self.s.prestart:
+                result = runner(job, ids, cancel=self.cancel,
+                                ready=lambda: self._ready(job, ticket))
+            else:
+                result = runner(job, ids, cancel=self.cancel)
+            result.gpu_fallback = fallback
+        except Cancelled:
+            result = JobResult(job.docname, job.framework, "interrupted",
+                               cell_ids=[cid for cid, _ in job.cells])
+        except Exception as err:  # run_job does not raise: a bug
+            result = JobResult(job.docname, job.framework, "error",
+                               cell_ids=[cid for cid, _ in job.cells], error={
+                "cell": 0, "ename": type(err).__name__, "evalue": str(err),
+                "traceback": [], "message": f"execution failed: {err}",
+                "source": job.source_path})
+        if self.cancel.is_set() and not result.ok:
+            result.status = "interrupted"  # its kernel was killed by the stop
+        return result
+
+    def _ready(self, job: Job, ticket: Ticket) -> None:
+        """A warm job's kernel is up and set up: wait for a run slot (raises
+        :class:`.Cancelled` when the run stops meanwhile)."""
+        if self.slots.wait_turn(ticket):
+            with self.cond:
+                self._mark_running(job)
+
+    def _record(self, job: Job, result: JobResult) -> None:
+        self.results[(job.docname, job.framework)] = result
+        self._call(self.s.on_result, job, result)
+        self.durations.append(result.seconds)
+        self.failed += int(not result.ok)
+        self.running.pop(job.label, None)
+        self._report()
+
+
+def _no_gpu(job: Job) -> JobResult:
+    """The result of a GPU job in strict GPU mode on a machine without GPUs."""
+    return JobResult(job.docname, job.framework, "start_failed",
+                     cell_ids=[cid for cid, _ in job.cells], error={
+        "cell": 0, "ename": "NoGPU", "evalue": "", "traceback": [],
+        "message": f"needs {job.gpus} GPU(s), but no GPU exists "
+                   "(strict GPU mode: it does not run on the CPU)",
+        "source": job.source_path})
 
 
 def close_thread_loop() -> None:

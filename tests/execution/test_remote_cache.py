@@ -451,7 +451,7 @@ def d2l_warnings(app: Any) -> list[str]:
 def _build(make_app: Any, src: Path, **conf: Any) -> tuple[Any, dict[str, Any]]:
     app = make_app("html", srcdir=src, confoverrides=conf, freshenv=True)
     app.build()
-    return app, json.loads(Path(app.outdir, "d2l_execution_report.json").read_text())
+    return app, json.loads(Path(app.doctreedir, "d2l_execution_report.json").read_text())
 
 
 def test_build_reads_outputs_from_an_http_mirror(make_app: Any, tmp_path: Path) -> None:
