@@ -11,6 +11,7 @@ import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from pygments.lexer import Lexer
 from pygments.token import Text, Token, _TokenType
@@ -129,26 +130,44 @@ class AnsiLexer(Lexer):
             yield pos, state.token(), text[pos:]
 
 
-@functools.cache
 def traceback_lexer() -> type[Lexer] | None:
-    """A lexer for ``ipythontb`` if pygments does not know one (IPython's)."""
-    from pygments.lexers import get_lexer_by_name
-    from pygments.util import ClassNotFound
+    """The lexer registered for ``ipythontb``: a stand-in that imports the real one
+    (:func:`real_traceback_lexer`) only when a traceback is highlighted. Looking it up
+    at set-up would cost every build, a no-op rebuild too, pygments' plugin scan and
+    IPython's import (a quarter of a second)."""
+    return _LazyTracebackLexer
 
-    try:
-        get_lexer_by_name(TRACEBACK_LANGUAGE)
-        return None
-    except ClassNotFound:
-        pass
+
+@functools.cache
+def real_traceback_lexer() -> type[Lexer]:
+    """IPython's traceback lexer (from ``ipython_pygments_lexers``, else IPython, else
+    what pygments knows by the name), or a plain one."""
     try:
         from ipython_pygments_lexers import IPythonTracebackLexer
     except ImportError:
         try:
             from IPython.lib.lexers import IPythonTracebackLexer
         except ImportError:
-            return _PlainLexer
+            from pygments.lexers import find_lexer_class_by_name
+            from pygments.util import ClassNotFound
+
+            try:
+                found: type[Lexer] = find_lexer_class_by_name(TRACEBACK_LANGUAGE)
+            except ClassNotFound:
+                return _PlainLexer
+            return found
     lexer: type[Lexer] = IPythonTracebackLexer
     return lexer
+
+
+class _LazyTracebackLexer(Lexer):
+    """Registered for ``ipythontb``; instantiating it makes the real lexer."""
+
+    name = "IPython traceback (d2l, resolved on first use)"
+    aliases: list[str] = []
+
+    def __new__(cls, **options: Any) -> Lexer:
+        return real_traceback_lexer()(**options)
 
 
 class _PlainLexer(Lexer):

@@ -19,6 +19,7 @@ from docutils import nodes
 
 from .ansi import ANSI_LANGUAGE, TRACEBACK_LANGUAGE
 from .select import KNOWN_MIMES
+from .streams import arrange_streams
 from .text import clean_text, join_text, strip_ansi, truncated
 
 #: at most this many outputs (after merging streams) are shown per cell
@@ -50,6 +51,9 @@ class OutputContext:
     #: source path and line stamped on the nodes (for warnings)
     source: str = ""
     line: int | None = None
+    #: ``d2l_output_stderr`` and ``d2l_merge_streams`` (:mod:`.streams`)
+    stderr: str = "show"
+    merge_streams: bool = False
 
 
 def _stamp(node: nodes.Element, ctx: OutputContext) -> Any:
@@ -293,7 +297,7 @@ def _output(out: dict[str, Any], ctx: OutputContext) -> list[nodes.Element]:
 def render_outputs(outputs: list[dict[str, Any]], ctx: OutputContext) -> list[nodes.Element]:
     """The nodes to put inside a cell's output container (never raises on odd data)."""
     result: list[nodes.Element] = []
-    merged = _merge_streams(outputs if isinstance(outputs, list) else [])
+    merged = arrange_streams(_merge_streams(outputs if isinstance(outputs, list) else []), ctx)
     for count, out in enumerate(merged):
         if count >= MAX_ITEMS:
             result.append(_note(f"... [{len(merged) - MAX_ITEMS} more outputs not shown]",

@@ -7,6 +7,7 @@ stripped from ``d2l-ansi`` literal blocks. The builder is read from the build st
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from docutils import nodes
@@ -25,6 +26,19 @@ TEXT_PRIORITY = ("text/plain", "image/png", "image/jpeg", "image/gif", "image/sv
                  "text/markdown", "text/latex")
 HTML_BUILDERS = frozenset({"html", "dirhtml", "singlehtml", "epub"})
 KNOWN_MIMES = frozenset(HTML_PRIORITY + LATEX_PRIORITY + TEXT_PRIORITY)
+
+
+def priority_for(base: tuple[str, ...], builder: str,
+                 overrides: Sequence[Sequence[Any]] = ()) -> tuple[str, ...]:
+    """``base`` (numbered 10, 20, ...) with ``d2l_mime_priority_overrides`` applied for
+    ``builder``: ``(builder or '*', mime, priority)``, lower first, None removes the type
+    (the rule of MyST-NB's ``nb_mime_priority_overrides``)."""
+    numbers: dict[str, int | None] = {mime: 10 * (i + 1) for i, mime in enumerate(base)}
+    for name, mime, number in overrides:
+        if name in ("*", builder):
+            numbers[mime] = number
+    ranked = sorted((n, i, m) for i, (m, n) in enumerate(numbers.items()) if n is not None)
+    return tuple(mime for _, _, mime in ranked)
 
 
 def _best(bundle: nodes.container, priority: tuple[str, ...], target: str,
@@ -55,8 +69,10 @@ class SelectMimeType(SphinxPostTransform):
         state = get_state(self.env)
         fmt = state.builder_format
         html = state.builder_name in HTML_BUILDERS or fmt == "html"
-        priority = HTML_PRIORITY if html else LATEX_PRIORITY if fmt == "latex" \
-            else TEXT_PRIORITY
+        priority = priority_for(
+            HTML_PRIORITY if html else LATEX_PRIORITY if fmt == "latex" else TEXT_PRIORITY,
+            state.builder_name or "",
+            state.config.mime_priority_overrides if state.config is not None else ())
         target = "html" if html else fmt
         for bundle in list(self.document.findall(nodes.container)):
             if "mime_bundle" not in bundle["classes"]:

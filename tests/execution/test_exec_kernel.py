@@ -102,11 +102,11 @@ def test_error_stops_the_job(make_job: MakeJob) -> None:
 
 
 def test_allow_errors_and_allowed_cells(make_job: MakeJob) -> None:
-    # allow_errors: recorded, the job goes on, but it still fails (with the first error)
+    # allow_errors: recorded, the job goes on, and it does not fail (issue #17: no warning)
     result = run_job(make_job("1 / 0", "raise KeyError('k')", "print('after')",
                               allow_errors=True))
-    assert result.status == "error" and result.error is not None
-    assert result.error["cell"] == 10
+    assert result.status == "ok" and result.error is None
+    assert result.outputs[10][0]["ename"] == "ZeroDivisionError"
     assert result.outputs[20][0]["ename"] == "KeyError"
     assert result.outputs[30][0]["text"] == "after\n"
     # an expected error: not a failure; a later unexpected one is
