@@ -1,5 +1,7 @@
 """The example book in a real browser: one click on a PyTorch tab switches every tab set on
-the page, and the next page opens on PyTorch.
+the page, and the next page opens on PyTorch; the choice survives a reload. Math is typeset
+by the book's own MathJax (no CDN), dark mode keeps outputs readable, the API page fits a
+phone's width, and the notebook download link serves the page's notebook.
 
 Debian's Chromium (``tests/install_browser.sh``) driven by Playwright. The example book is
 built here (its NumPy and PyTorch cells run), served on loopback, and screenshots are
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_helpers import CONTRAST, MATH
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "browser"
@@ -118,5 +121,79 @@ def test_one_click_switches_every_tab_on_every_page(site: str) -> None:
             page.locator(".sd-tab-set").first.locator("label[data-sync-id='numpy']").click()
             page.goto(f"{site}/{PAGE_ONE}")
             assert set(page.evaluate(SELECTED)) == {"numpy"}
+            # the choice survives a reload of the page where it was made
+            page.locator(".sd-tab-set").first.locator("label[data-sync-id='pytorch']").click()
+            page.reload()
+            assert set(page.evaluate(SELECTED)) == {"pytorch"}
+            page.screenshot(path=str(ARTIFACTS / "page1-reloaded.png"))
+        finally:
+            browser.close()
+
+
+def test_math_and_dark_mode(site: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                     args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1400},
+                                    color_scheme="dark")
+            requests: list[str] = []
+            page.on("request", lambda request: requests.append(request.url))
+            page.goto(f"{site}/{PAGE_TWO}")
+            assert page.evaluate("document.documentElement.dataset.theme") == "dark"
+            # MathJax from the book itself: the inline formulas and the loss, typeset
+            page.wait_for_function("() => window.MathJax && MathJax.startup "
+                                   "&& MathJax.startup.promise")
+            shown = page.evaluate(MATH)
+            assert shown.count("true") == 1 and len(shown) >= 4, shown
+            assert not [u for u in requests if not u.startswith(site)], requests
+            assert "\\frac" not in page.locator("article").inner_text()
+            # code and output: the code boxed with a rule on its left, the output not
+            cell = page.locator(".d2l-cell").first
+            left = cell.locator(".d2l-cell-input").evaluate(
+                "e => getComputedStyle(e).borderLeftWidth")
+            assert left == "4px"
+            output = cell.locator(".d2l-cell-output pre").first
+            assert output.evaluate(CONTRAST) >= 4.5
+            page.screenshot(path=str(ARTIFACTS / "page2-dark.png"), full_page=True)
+        finally:
+            browser.close()
+
+
+def test_api_page_and_notebook_download(site: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                     args=CHROMIUM_ARGS)
+        try:
+            # the API page on a phone's width: the table scrolls, not the page
+            page = browser.new_page(viewport={"width": 420, "height": 900})
+            page.goto(f"{site}/api.html")
+            assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
+            link = page.locator("table.d2l-library-api a").first
+            assert "synthetic_data" in link.inner_text()
+            page.screenshot(path=str(ARTIFACTS / "api-narrow.png"), full_page=True)
+            link.click()
+            page.wait_for_url("**/ndarray.html#d2l-api-numpy-synthetic-data")
+            assert page.locator("#d2l-api-numpy-synthetic-data").is_visible()
+            # the download link of the selected framework serves the page's notebook
+            page.goto(f"{site}/{PAGE_ONE}")
+            download = page.locator("a.d2l-nb-download:visible")
+            assert download.count() == 1
+            href = download.get_attribute("href") or ""
+            assert href.endswith("_notebooks/numpy/chapter_preliminaries/ndarray.ipynb")
+            response = page.request.get(download.evaluate("a => a.href"))
+            assert response.ok
+            notebook = response.json()
+            assert notebook["nbformat"] == 4
+            code = ["".join(c["source"]) for c in notebook["cells"]
+                    if c["cell_type"] == "code"]
+            assert any("np.arange(12" in c for c in code)
+            assert not any("torch" in c for c in code)  # the NumPy notebook
         finally:
             browser.close()
