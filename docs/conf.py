@@ -1,7 +1,8 @@
 # Documentation of sphinx_d2ltabs, built with the extension itself.
 project = "sphinx_d2ltabs"
 author = "sphinx_d2ltabs developers"
-extensions = ["sphinx_d2ltabs"]
+# MathJax from the site itself, not from a CDN (sphinx_d2ltabs.local_mathjax)
+extensions = ["sphinx_d2ltabs", "sphinx_d2ltabs.local_mathjax"]
 html_theme = "sphinx_book_theme"
 html_title = "sphinx_d2ltabs"
 exclude_patterns = ["_build"]

@@ -2,7 +2,8 @@
 project = "Dive into sphinx_d2ltabs"
 author = "sphinx_d2ltabs developers"
 copyright = "2026, sphinx_d2ltabs developers"
-extensions = ["sphinx_d2ltabs", "sphinxcontrib.bibtex"]
+# sphinx_d2ltabs.local_mathjax: MathJax from the book itself, not from a CDN
+extensions = ["sphinx_d2ltabs", "sphinx_d2ltabs.local_mathjax", "sphinxcontrib.bibtex"]
 html_theme = "sphinx_book_theme"
 html_title = "Dive into sphinx_d2ltabs"
 exclude_patterns = ["_build", "d2l"]

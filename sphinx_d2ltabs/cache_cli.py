@@ -1,11 +1,10 @@
-"""``python -m sphinx_d2ltabs cache info|verify|prune|push PATH``: look after an execution
-cache.
+"""cache ACTION PATH: look after an execution cache.
 
-PATH is a cache folder, or a book's source folder (the one with ``conf.py``): then its
-``d2l_cache_dir``, else ``SRC/_build/.d2l_cache`` (the default of ``sphinx-build SRC
-SRC/_build/html``). The fallback folder that a read-only cache writes to is included.
-``push`` uploads the valid entries to a remote cache (``--to URL``, else the book's
-``d2l_cache_remote``); an entry already there is kept (first writer wins).
+PATH is a cache folder, or a book's source folder (the one with conf.py): then the
+book's d2l_cache_dir, else SRC/_build/.d2l_cache (the default of sphinx-build SRC
+SRC/_build/html). The fallback folder that a read-only cache writes to is included.
+push uploads the valid entries to a remote cache (--to URL, else the book's
+d2l_cache_remote); an entry already there is kept (first writer wins).
 """
 
 from __future__ import annotations

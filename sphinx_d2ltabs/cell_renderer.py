@@ -233,6 +233,8 @@ class CellRenderer(SphinxRenderer):
             docname=self.sphinx_env.docname if self.sphinx_env else "",
             source=self.document["source"],
             line=line,
+            stderr=ctx.config.output_stderr,
+            merge_streams=ctx.config.merge_streams,
         )
         rendered = render_outputs(outputs, out_ctx)
         if not rendered:

@@ -9,6 +9,7 @@ Modules never read ``app.config.d2l_*`` directly: they use the validated
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -26,6 +27,12 @@ from sphinx.config import ENUM
 
 EXECUTE_MODES = ("auto", "force", "cache-only", "off")
 NONHTML_TABS = ("all", "default")
+ORIGINAL_LAYOUTS = ("toggle", "side-by-side")
+UNTRANSLATED_MODES = ("original", "placeholder")
+STDERR_MODES = ("show", "remove", "remove-warn", "warn", "error", "severe")
+#: ``d2l_translation_placeholder``'s default: a paragraph that is only a to-do marker
+#: (``TODO``, ``*TBD*``, ``[FIXME]``), in any language; ``migrate`` sets a book's own
+GENERIC_PLACEHOLDER = r"\A\W*(TODO|TBD|FIXME)\W*\Z"
 
 #: Display labels of well-known frameworks (others: the name as written).
 KNOWN_LABELS = {
@@ -176,6 +183,19 @@ def _regex(inst: Any, field: dataclasses.Field[Any], value: Any, suffix: str = "
                           f"expression: {err}") from None
 
 
+def _mime_override(value: Any) -> bool:
+    return (isinstance(value, (list, tuple)) and len(value) == 3
+            and isinstance(value[0], str) and isinstance(value[1], str)
+            and (value[2] is None or (isinstance(value[2], int)
+                                      and not isinstance(value[2], bool))))
+
+
+_MIME_OVERRIDES = deep_iterable(
+    _rule(_mime_override, "must be a (builder, mime type, priority) triple: two strings and "
+          "an integer or None"),
+    _rule(_is_list, "must be a list of (builder, mime type, priority) triples", False))
+
+
 def _meta(help: str, validator: ValidatorType | list[ValidatorType], rebuild: str = "env",
           types: ENUM | None = None) -> dict[str, Any]:
     """A field's metadata: its help text, its validator(s) (run by myst-parser's
@@ -209,6 +229,16 @@ class D2lConfig:
                        "others are shown without outputs, e.g. ``['pytorch']`` to run a "
                        "four-framework book where only PyTorch is installed.",
                        _STRING_LIST),
+    )
+    # pages left out of execution, a page's own settings (page_settings.py)
+    execute_exclude: list[str] = field(
+        default_factory=list,
+        metadata=_meta("Glob patterns of pages that are not executed (shown without "
+                       "outputs), matched as Sphinx's ``exclude_patterns`` against the "
+                       "docname and the file relative to the source folder, e.g. "
+                       "``['chapter_gpu/*', '**/*-slow.md']`` (MyST-NB's "
+                       "``nb_execution_excludepatterns``). A page's front matter may say "
+                       "``d2l: {execute: off}`` too.", _STRING_LIST),
     )
     kernels: dict[str, str] = field(
         default_factory=dict,
@@ -254,6 +284,13 @@ class D2lConfig:
         metadata=_meta("Kernels run at once (default: the number of CPUs).",
                        optional(_POSITIVE)),
     )
+    prestart: int | None = field(
+        default=None,
+        metadata=_meta("Kernels of the next jobs started ahead, each running its setup code "
+                       "while other jobs run (the warm pool; each still serves one page); "
+                       "default: as many as ``d2l_workers``, but no more than the CPUs the "
+                       "workers leave free; ``0``: none.", optional(_NON_NEGATIVE)),
+    )
     # where jobs run (execution/executor.py, docs/distributed.md)
     executor: str = field(
         default="local",
@@ -295,12 +332,34 @@ class D2lConfig:
     )
     timeout: float = field(
         default=600.0,
-        metadata=_meta("Per-cell timeout in seconds.", _POSITIVE),
+        metadata=_meta("Per-cell timeout in seconds; ``-1``: no timeout (as MyST-NB's "
+                       "``nb_execution_timeout``).",
+                       _rule(lambda v: _number(v) and (v > 0 or v == -1),
+                             "must be a positive number, or -1 for no timeout")),
     )
     allow_errors: bool = field(
         default=False,
-        metadata=_meta("Keep running a page after a failing cell (the error is still reported).",
+        metadata=_meta("Errors are allowed: a cell's exception is shown in place, the page "
+                       "runs on, and there is no warning (as MyST-NB's "
+                       "``nb_execution_allow_errors``; a timeout or a dead kernel is still "
+                       "reported). One cell: ``#@allow_error``; one page: its front matter.",
                        _BOOL),
+    )
+    raise_on_error: bool = field(
+        default=False,
+        metadata=_meta("Fail the build when a cell fails (an error not allowed, a timeout, a "
+                       "dead kernel): the build goes on, then ends with one line listing the "
+                       "failing pages and exit status 1, without ``-W`` turning every other "
+                       "warning into an error (MyST-NB's ``nb_execution_raise_on_error``).",
+                       _BOOL, rebuild=""),
+    )
+    publish_report: bool = field(  # (reporting.py)
+        default=False,
+        metadata=_meta("Publish the execution report: HTML builds also write "
+                       "``d2l_execution_report.json`` into the output folder. It is always "
+                       "written to the doctree folder (``<outdir>/.doctrees/``, or "
+                       "``_build/doctrees/`` with ``-M``), which no builder publishes.",
+                       _BOOL, rebuild=""),
     )
     cache_dir: str = field(
         default="",
@@ -373,11 +432,39 @@ class D2lConfig:
         metadata=_meta("Text outputs longer than this are truncated with a note.",
                        _POSITIVE),
     )
+    # how outputs are shown (outputs/render.py, outputs/select.py)
+    output_stderr: str = field(
+        default="show",
+        metadata=_meta("What becomes of a cell's stderr output: ``show``, ``remove``, "
+                       "``remove-warn`` (removed, with a ``d2l.stderr`` warning), ``warn`` "
+                       "(shown, with the warning), ``error`` or ``severe`` (shown, logged "
+                       "as an error or a critical message); MyST-NB's ``nb_output_stderr``.",
+                       _one_of(STDERR_MODES), types=ENUM(*STDERR_MODES)),
+    )
+    merge_streams: bool = field(
+        default=False,
+        metadata=_meta("Merge a cell's stream outputs that follow one another into one "
+                       "stdout and one stderr block (their interleaving depends on timing); "
+                       "consecutive outputs of one stream are always merged. MyST-NB's "
+                       "``nb_merge_streams``.", _BOOL),
+    )
+    mime_priority_overrides: list[Any] = field(
+        default_factory=list,
+        metadata=_meta("``[(builder, mime type, priority)]``: change the order in which a "
+                       "display's MIME types are chosen for a builder (``*``: every "
+                       "builder); lower first, ``None`` never chooses the type. The built-in "
+                       "orders are numbered 10, 20, ... (``docs/execution.md``); MyST-NB's "
+                       "``nb_mime_priority_overrides``.", _MIME_OVERRIDES),
+    )
+    # one framework in LaTeX / PDF and text (latex.py, docs/publishing.md)
     nonhtml_tabs: str = field(
         default="all",
         metadata=_meta("Non-HTML builders (latex, text...): ``all`` shows every tab one after "
-                       "the other, ``default`` only the default framework.",
-                       _one_of(NONHTML_TABS), types=ENUM(*NONHTML_TABS)),
+                       "the other, ``default`` only the default framework, a framework's "
+                       "name only that framework (its code, outputs and ``:begin_tab:`` "
+                       "text; the others' are left out): one PDF per framework with "
+                       "``sphinx-build -b latex -D d2l_nonhtml_tabs=pytorch``.",
+                       _STRING),
     )
     storage_prefix: str = field(
         default="",
@@ -416,6 +503,29 @@ class D2lConfig:
         metadata=_meta("Bilingual books: show the original text kept in an HTML comment as a "
                        "collapsible element after its translation (HTML only).",
                        _BOOL),
+    )
+    # originals rendered, untranslated text, the label (originals.py, docs/bilingual.md)
+    original_layout: str = field(
+        default="toggle",
+        metadata=_meta("With ``d2l_show_original``: ``toggle`` puts each original in a "
+                       "collapsible element after its translation; ``side-by-side`` shows "
+                       "translation and original in two columns on wide screens, one above "
+                       "the other on narrow ones (HTML only).",
+                       _one_of(ORIGINAL_LAYOUTS), types=ENUM(*ORIGINAL_LAYOUTS)),
+    )
+    original_label: str = field(
+        default="",
+        metadata=_meta("The label of the originals (default: \"Original\" in the book's "
+                       "``language``; Vietnamese and Chinese are built in).", _STRING),
+    )
+    untranslated: str = field(
+        default="original",
+        metadata=_meta("Bilingual books: ``original`` shows, in place of a placeholder "
+                       "(``d2l_translation_placeholder``: a paragraph, a heading's text, an "
+                       "image's caption) after an original, that original, rendered and "
+                       "marked as not translated yet (a paragraph: with a note in the book's "
+                       "``language``); ``placeholder`` shows the placeholder as written.",
+                       _one_of(UNTRANSLATED_MODES), types=ENUM(*UNTRANSLATED_MODES)),
     )
     # notebooks, zips and the links of each page (notebooks.py, publish.py,
     # docs/publishing.md)
@@ -456,10 +566,29 @@ class D2lConfig:
             "branch defaults to ``main``).",
             _HOSTED_REPOS, rebuild="html"),
     )
+    slides: list[str] = field(
+        default_factory=list,
+        metadata=_meta(
+            "HTML builds: the frameworks whose slides are written, as d2lbook's ``slides``: "
+            "a reveal.js deck ``<outdir>/_slides/<framework>/<docname>.html`` of every page "
+            "with slide marks (``[**...**]``, ``(**...**)``, ``(~~...~~)``) that has a "
+            "notebook in the framework, e.g. ``['pytorch']``. Empty: none.",
+            deep_iterable(
+                lambda inst, f, v, suffix="": _check(
+                    v in inst.tab_names, f.name,
+                    f"{v!r} is not a configured framework (d2l_tabs = {inst.tab_names})"),
+                _rule(_is_list, "must be a list of framework names, e.g. ['pytorch']",
+                      False)),
+            rebuild="html"),
+    )
     translation_placeholder: str = field(
-        default=r"^\*dịch đoạn phía trên\*$",
-        metadata=_meta("Regular expression of an untranslated placeholder paragraph "
-                       "(translation status report).", _regex),
+        default=GENERIC_PLACEHOLDER,
+        metadata=_meta("Regular expression of an untranslated placeholder paragraph, "
+                       "heading text or image caption (translation status report). The "
+                       "default matches one that is only a to-do marker (``TODO``, "
+                       "``*TBD*``, ``[FIXME]``), in any language; ``migrate`` sets a "
+                       "Vietnamese d2lbook book's own (``*dịch đoạn phía trên*``...).",
+                       _regex),
     )
     lib_enable: bool = field(
         default=True,
@@ -487,6 +616,11 @@ class D2lConfig:
                 label = KNOWN_LABELS.get(name, item.strip())
             out.append(Framework(name, label))
         return out
+
+    @property
+    def cell_timeout(self) -> float:
+        """The per-cell timeout in seconds (``math.inf`` for ``d2l_timeout = -1``)."""
+        return math.inf if self.timeout < 0 else float(self.timeout)
 
     @property
     def tab_names(self) -> list[str]:
@@ -534,6 +668,10 @@ class D2lConfig:
         for key in self.execute_tabs:
             _check(key in self.tab_names, "execute_tabs",
                    f"{key!r} is not a configured framework (d2l_tabs = {self.tab_names})")
+        choice = self.nonhtml_tabs.strip().lower()
+        _check(choice in NONHTML_TABS or choice in self.tab_names, "nonhtml_tabs",
+               f"{self.nonhtml_tabs!r} is not 'all', 'default' or a configured framework "
+               f"(d2l_tabs = {self.tab_names})")
         _check_module_clashes(self)
 
 
@@ -542,9 +680,9 @@ def _coerce(annotation: str, value: Any) -> Any:
     if not isinstance(value, str):
         return value
     text = value.strip()
-    if annotation.startswith("int") and re.fullmatch(r"\d+", text):
+    if annotation.startswith("int") and re.fullmatch(r"-?\d+", text):
         return int(text)
-    if annotation.startswith("float") and re.fullmatch(r"\d+(\.\d*)?", text):
+    if annotation.startswith("float") and re.fullmatch(r"-?\d+(\.\d*)?|-?\.\d+", text):
         return float(text)
     if annotation.startswith("list[str] | None"):
         return [g.strip() for g in text.split(",") if g.strip()]

@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 from collections.abc import Sequence
 from typing import Any
@@ -28,8 +27,8 @@ from sphinx.errors import NoUri
 from sphinx.util.docutils import SphinxDirective
 from sphinx.util.nodes import make_refnode
 
+from .bilingual_build import setup_bilingual_build
 from .config import D2lConfig
-from .fileio import atomic_write
 from .state import get_state
 from .warnings_ import WARNING_TYPE, D2lWarning
 
@@ -116,39 +115,32 @@ class WarningsTable(SphinxDirective):
 
 
 class TranslationStatus(SphinxDirective):
-    """Render the translation status of every page of a bilingual book."""
+    """Render the translation status of a bilingual book: the book's totals, a table per
+    chapter and per page (titles linked to the pages, untranslated lines linked to the
+    source where the configuration names a repository: :mod:`.bilingual_build`)."""
 
     has_content = False
 
     def run(self) -> list[nodes.Node]:
-        import json
-        import os
-
-        from .bilingual import book_status, to_json
+        from .bilingual_build import env_report, report_rows, source_template, summary
+        from .i18n import _
 
         self.env.metadata[self.env.docname]["d2l_status_page"] = True
-        pages = []
-        for docname in sorted(self.env.found_docs):
-            path = str(self.env.doc2path(docname))
-            try:
-                with open(path, encoding="utf-8") as fh:
-                    pages.append((os.path.relpath(path, self.env.srcdir), fh.read()))
-            except (OSError, UnicodeDecodeError):
-                continue
-        cfg = get_state(self.env).cfg
-        statuses = book_status(pages, cfg.translation_placeholder)
-        outdir = get_state(self.env).outdir
-        if outdir:
-            text = json.dumps(to_json(statuses), indent=1, ensure_ascii=False)
-            with contextlib.suppress(OSError):  # (the page is the report's main output)
-                atomic_write(os.path.join(outdir, "d2l_translation_status.json"), text)
-        rows = []
-        for st in statuses:
-            done = f"{100 * st.translated / st.total:.0f}%" if st.total else "-"
-            rows.append([st.path, str(st.translated), str(st.untranslated),
-                         str(st.missing_original), done])
-        return [_table(["page", "translated", "untranslated", "original missing", "done"],
-                       rows, ["d2l-translation-status"])]
+        report = env_report(self.env)
+        if not report.bilingual:
+            return [nodes.paragraph(text="No page of this book keeps an original in an "
+                                    "HTML comment.")]
+        chapters, pages = report_rows(report, self.env.docname,
+                                      source_template(self.env.config))
+        # (headings in the book's language: i18n.STATUS_HEADINGS)
+        numbers = [_("translated"), _("untranslated"), _("original missing"), _("done")]
+        out: list[nodes.Node] = [nodes.paragraph(text=summary(report))]
+        if len(chapters) > 1:
+            out.append(_table([_("chapter"), _("pages"), *numbers], chapters,
+                              ["d2l-translation-status", "d2l-translation-chapters"]))
+        out.append(_table([_("page"), *numbers, _("untranslated lines")], pages,
+                          ["d2l-translation-status"]))
+        return out
 
 
 class api_ref(nodes.Inline, nodes.TextElement):
@@ -231,6 +223,7 @@ def setup_directives(app: Sphinx) -> None:
     app.add_directive("d2l-config-table", ConfigTable)
     app.add_directive("d2l-warnings-table", WarningsTable)
     app.add_directive("d2l-translation-status", TranslationStatus)
+    setup_bilingual_build(app)  # (d2l_translation_status.json)
     app.add_directive("d2l-library-api", LibraryApi)
     app.add_node(api_ref)
     app.connect("doctree-resolved", _resolve_api_refs)

@@ -99,6 +99,10 @@ FRAMEWORK_IMPORTS = ("torch", "torchvision", "mxnet", "tensorflow", "jax", "flax
 IMPORT = re.compile(r"^[ \t]*(?:from[ \t]+(\w+)[\w.]*[ \t]+import\b|import[ \t]+([\w., \t]+))",
                     re.MULTILINE)
 BIBLIOGRAPHY = re.compile(r":bibliography:`([^`]+)`")
+#: The untranslated placeholders of d2lbook translations, by ``[project] lang``: a book
+#: with a ``[translation]`` section gets its language's as d2l_translation_placeholder
+#: (d2l-vi: ``*dịch đoạn phía trên*``; its config.ini names none).
+PLACEHOLDERS = {"vi": r"^\*dịch (đoạn|tiêu đề|chú thích ảnh) phía trên\*$"}
 #: A GitHub repository as d2l_colab/d2l_studiolab take it (config.py checks it too).
 REPO = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?")
 
@@ -242,14 +246,17 @@ class _Reader:
         self.lib_dirs: set[str] = set()
         self.rsts: list[str] = []
         self.repos: dict[str, str] = {}
+        self.translation = False
+        """The book is a translation (a ``[translation]`` section)."""
 
     def key(self, section: str, key: str, value: str) -> None:
         generic = "library-*" if section.startswith("library-") else section
+        self.translation = self.translation or section == "translation"
         known = KNOWN.get(generic)
         where = f"[{section}] {key}"
         if known is None or key not in known:
             self.mig.unknown.append(where)
-        elif section in REPO_OPTIONS and key == "github_repo":
+        elif section in (*REPO_OPTIONS, "slides") and key == "github_repo":
             self.repos[section] = value
         elif section in IGNORED_SECTIONS:
             self.mig.ignored.append(f"{where}: d2lbook's {section} step is not part of a "
@@ -326,6 +333,9 @@ class _Reader:
             if bibs:
                 self.bibliography(bibs)
         self.buttons()
+        placeholder = PLACEHOLDERS.get(str(v.get("language", "")).lower())
+        if self.translation and placeholder:
+            v["d2l_translation_placeholder"] = placeholder
         v["extensions"] = self.extensions
         v["exclude_patterns"] = self.excludes
         self.mig.d2lbook = d2lbook_defaults(root, v)
@@ -346,9 +356,17 @@ class _Reader:
         """``[colab]``/``[sagemaker] github_repo`` → ``d2l_colab``/``d2l_studiolab``."""
         tabs = self.mig.values.get("d2l_tabs") or ["python"]
         for section, value in self.repos.items():
-            option, name = REPO_OPTIONS[section]
             where = f"[{section}] github_repo"
             repos = _repos(value, tabs, where, self.mig.ignored)
+            if section == "slides":  # its frameworks: the decks to write (d2l_slides)
+                if repos:
+                    self.mig.values["d2l_slides"] = list(repos)
+                self.mig.ignored.append(
+                    f"{where}: its frameworks read into d2l_slides (reveal.js decks under "
+                    "_slides/); the slide notebooks d2lbook pushes there are not part of a "
+                    "Sphinx build")
+                continue
+            option, name = REPO_OPTIONS[section]
             if repos:
                 self.mig.values[option] = repos
             self.mig.ignored.append(

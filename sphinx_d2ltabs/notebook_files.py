@@ -11,7 +11,10 @@ whose files changed. Outputs come from this build's results, else the cache's
 A manifest (``d2l_notebooks.json`` in the doctree folder) records, per page, a
 fingerprint of what its notebooks depend on (the source, the configuration, the cache
 keys of its results, the references of the book) and the files written: a page whose
-fingerprint is unchanged is not read again. Every file is written with
+fingerprint is unchanged is not read again. It also records the fingerprint of the whole
+book (the configuration, the references and :func:`.phase.book_fingerprint`: every
+page's size and time, the library, the ``d2l_dependencies``): when that is unchanged and
+every file is still there, no page is read at all (a no-op rebuild). Every file is written with
 :func:`.fileio.atomic_write`, and only when its bytes change; files of pages or
 frameworks that went away are removed.
 """
@@ -19,6 +22,7 @@ frameworks that went away are removed.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import io
 import json
@@ -66,11 +70,15 @@ class WriteSummary:
 
 
 def page_reader(state: D2lState) -> PageReader:
-    """The pages' cells, from the pages index of the execution phase where it is current."""
-    from .pages import PageReader
-    from .phase import INDEX_FILE
+    """The pages' cells: the execution phase's reader, else one of the pages index (made
+    once per build: the index is loaded once, each page read once)."""
+    if state.page_reader is None:
+        from .pages import PageReader
+        from .phase import INDEX_FILE
 
-    return PageReader(state.cfg.tab_names, os.path.join(state.cache_dir, INDEX_FILE))
+        state.page_reader = PageReader(state.cfg.tab_names,
+                                       os.path.join(state.cache_dir, INDEX_FILE))
+    return state.page_reader
 
 
 def local_images(parts: Iterable[Part], framework: str, docname: str,
@@ -107,12 +115,16 @@ class NotebookWriter:
         self.base = _digest(FORMAT, json.dumps(dataclasses.asdict(self.cfg), sort_keys=True,
                                                default=str), references_fingerprint(app),
                             str(app.srcdir))
-        self.reader = page_reader(self.state)
         self.summary = WriteSummary()
         self.changed: set[str] = set()
         """Frameworks whose files were written or removed."""
         self._cache: TieredCache | None = None
         self._md: Any = None
+
+    @functools.cached_property
+    def reader(self) -> PageReader:
+        """The pages' cells (loaded when a page is read: not on a no-op rebuild)."""
+        return page_reader(self.state)
 
     @property
     def with_outputs(self) -> bool:
@@ -125,20 +137,21 @@ class NotebookWriter:
 
         with open(path, "rb") as fh:
             raw = fh.read()
+        # beyond the book's part (self.base): the page's bytes and the per-framework part
+        # of the cache keys (library, dependencies): the frameworks and keys of the page
+        # follow from these and the configuration, so an unchanged page is not parsed
+        extras = self.state.extras if self.with_outputs else {}
+        fingerprint = _digest(self.base, hashlib.sha256(raw).hexdigest(),
+                              json.dumps(extras, sort_keys=True))
+        old = self.old.get(docname)
+        if old is not None and old.get("fp") == fingerprint and self._still_there(old):
+            self.summary.unchanged += len(old["files"])
+            return dict(old)
         info = self.reader.read(path)
         if info is None:
             return None
         tabs = self.cfg.tab_names
         frameworks = notebook_frameworks(info.cells, tabs)
-        plan = plan_page(docname, path, info.cells, self.cfg, self.state.extras,
-                         self.state.lib_path)
-        keys = plan.keys if self.with_outputs else {}
-        fingerprint = _digest(self.base, hashlib.sha256(raw).hexdigest(),
-                              json.dumps([frameworks, keys], sort_keys=True))
-        old = self.old.get(docname)
-        if old is not None and old.get("fp") == fingerprint and self._still_there(old):
-            self.summary.unchanged += len(old["files"])
-            return dict(old)
         from .notebook_refs import SphinxReferences
 
         if self._md is None:
@@ -232,6 +245,18 @@ class NotebookWriter:
                 return False
         return True
 
+    def all_there(self, manifest: dict[str, Any], root: str, book: str) -> bool:
+        """Every page of the manifest (of this format) is valid and its files are still
+        there, and so are its zips."""
+        pages, zips = manifest.get("pages"), manifest.get("zips")
+        if not (isinstance(pages, dict) and isinstance(zips, dict)
+                and len(self.old) == len(pages)):
+            return False
+        if not all(isinstance(fw, str) and fw in self.cfg.tab_names for fw in zips):
+            return False
+        return all(os.path.isfile(os.path.join(root, f"{book}-{fw}.zip")) for fw in zips) and (
+            all(self._still_there(entry) for entry in self.old.values()))
+
     def remove_stale(self, pages: dict[str, dict[str, Any]]) -> None:
         """Remove the files of the last build that no page has now."""
         now = {(fw, rel) for entry in pages.values()
@@ -249,9 +274,16 @@ class NotebookWriter:
 
 def write_notebooks(app: Sphinx, root: str, book: str) -> WriteSummary:
     """Write the notebooks and zips of the build (see the module's docstring)."""
+    from .phase import book_fingerprint
+
     manifest_path = os.path.join(str(app.doctreedir), MANIFEST)
     manifest = _read_json(manifest_path)
     writer = NotebookWriter(app, root, manifest)
+    book_fp = _digest(writer.base, book_fingerprint(app, app.env))
+    if manifest.get("book") == book_fp and writer.all_there(manifest, root, book):
+        writer.summary.unchanged = sum(len(rels) for entry in writer.old.values()
+                                       for rels in entry["files"].values())
+        return writer.summary
     pages: dict[str, dict[str, Any]] = {}
     for docname, path in md_pages(app.env):
         try:
@@ -281,9 +313,9 @@ def write_notebooks(app: Sphinx, root: str, book: str) -> WriteSummary:
         if fw in writer.changed or old_zips.get(fw) != zips[fw] or not os.path.isfile(path):
             atomic_write(path, zip_bytes(os.path.join(root, fw), rels, f"{book}-{fw}"))
             writer.summary.zips.append(name)
-    if manifest != {"format": FORMAT, "pages": pages, "zips": zips}:
-        atomic_write(manifest_path, json.dumps({"format": FORMAT, "pages": pages,
-                                                "zips": zips}))
+    new = {"format": FORMAT, "pages": pages, "zips": zips, "book": book_fp}
+    if manifest != new:
+        atomic_write(manifest_path, json.dumps(new))
     return writer.summary
 
 

@@ -28,15 +28,14 @@ d2lbook's ``build ipynb`` rules, from the page's source and its execution result
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import nbformat
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
-from nbformat import NotebookNode
 
 from .cells import ALL, Cell, parse_fence_info
 from .dialect import cells_from_tokens, frameworks_of, toc_entries
@@ -44,11 +43,14 @@ from .execution.model import JobResult
 from .mdit_d2l import dialect_md_parser
 from .mdit_syntax import END_TAB, MARK, MARK_LINE, strip_slide_marks
 
+if TYPE_CHECKING:
+    from nbformat import NotebookNode
+
+    NBFORMAT_MINOR: int
+
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
 """Every notebook's kernel (d2lbook's Colab notebooks: ``python3``): the build's
 kernelspec names (``d2l_kernels``) mean nothing on a reader's machine."""
-NBFORMAT_MINOR: int = nbformat.v4.nbformat_minor
-"""The notebooks' minor version: nbformat's own (4.5 and up have cell ids)."""
 DROPPED_MARKS = ("label", "width", "height", "eqlabel")
 #: A role, or an inline code span (left as it is: ````:numref:`x` ```` shows the syntax).
 INLINE = re.compile(r"(?P<code>(?P<ticks>`+)[^`].*?(?<!`)(?P=ticks)(?!`))"
@@ -334,7 +336,9 @@ def framework_notebook(parts: Sequence[Part], framework: str, code: Callable[[Ce
         cells.append(_cell(f"cell-{cell.line}", cell_type="code", execution_count=count,
                            metadata={}, outputs=outputs, source=source))
     flush()
-    nb: NotebookNode = nbformat.from_dict({"nbformat": 4, "nbformat_minor": NBFORMAT_MINOR,
+    import nbformat
+
+    nb: NotebookNode = nbformat.from_dict({"nbformat": 4, "nbformat_minor": nbformat_minor(),
                                            "metadata": meta, "cells": cells})
     return nb
 
@@ -342,7 +346,7 @@ def framework_notebook(parts: Sequence[Part], framework: str, code: Callable[[Ce
 def _cell(cell_id: str, **fields: Any) -> dict[str, Any]:
     """A cell with a stable id (nbformat >= 4.5): the same page gives the same bytes,
     build after build."""
-    if NBFORMAT_MINOR >= 5:
+    if nbformat_minor() >= 5:
         fields["id"] = cell_id
     return fields
 
@@ -379,5 +383,23 @@ def _outputs(result: JobResult, line: int) -> list[dict[str, Any]]:
 def notebook_bytes(nb: NotebookNode) -> bytes:
     """The file content of a notebook, as nbformat writes it (without validating it
     again: see :func:`framework_notebook`)."""
+    import nbformat
+
     text: str = nbformat.v4.nbjson.writes(nb)
     return (text + "\n").encode("utf-8")
+
+
+@functools.cache
+def nbformat_minor() -> int:
+    """The notebooks' minor version: nbformat's own (4.5 and up have cell ids). nbformat
+    (and its JSON-schema stack) is imported when a notebook is made, not with this
+    module: a build that writes no notebook (a no-op rebuild) never pays for it."""
+    import nbformat
+
+    return int(nbformat.v4.nbformat_minor)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "NBFORMAT_MINOR":  # (the constant of earlier versions, made lazy)
+        return nbformat_minor()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

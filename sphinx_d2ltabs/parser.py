@@ -3,7 +3,8 @@
 :class:`D2lParser` parses a page with myst-parser's markdown-it setup plus
 :func:`.dialect.d2l_plugin`, reports the dialect's diagnostics, takes the page's
 execution results (:func:`.phase.page_results`) and renders with
-:class:`.renderer.D2lRenderer`.
+:class:`.renderer.D2lRenderer`. With MyST-NB loaded, a page MyST-NB reads as a notebook
+(a MyST text notebook) is handed to MyST-NB's parser (:mod:`.mystnb_compat`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from .dialect import (
     dialect_config,
     unterminated_fences,
 )
+from .mystnb_compat import notebook_parser
 from .phase import image_writer, page_results
 from .renderer import D2lRenderer, PageContext
 from .state import get_state
@@ -61,10 +63,15 @@ def _subtype(diag: Diagnostic) -> D2lWarning:
 
 
 class D2lParser(MystParser):
-    """Parse ``.md`` pages: MyST markdown plus the d2lbook dialect."""
+    """Parse ``.md`` pages: MyST markdown plus the d2lbook dialect (MyST-NB's notebooks
+    go to MyST-NB's parser)."""
 
     def parse(self, inputstring: str, document: nodes.document) -> None:
         env = document.settings.env
+        delegate = notebook_parser(self, env, inputstring)
+        if delegate is not None:
+            delegate.parse(inputstring, document)
+            return
         config: MdParserConfig = env.myst_config
         try:
             topmatter = read_topmatter(inputstring)

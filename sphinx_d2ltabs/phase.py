@@ -28,7 +28,13 @@ from sphinx.environment import BuildEnvironment
 from sphinx.util import logging
 
 from .fileio import atomic_write
-from .reporting import progress_printer, report_failures, write_report
+from .reporting import (
+    progress_printer,
+    read_report,
+    report_failures,
+    report_path,
+    write_report,
+)
 from .state import D2lState, LastRun, get_state
 from .warnings_ import D2lWarning, warn
 
@@ -108,17 +114,23 @@ def _unchanged_book(app: Sphinx, env: BuildEnvironment, cache: TieredCache) -> L
 
     It holds when nothing the execution depends on changed, every job then ended
     without error (failures are reported on every build, so they take the full path),
-    and every result it relied on still loads from the cache (read and checked, not
-    only present). ``force`` always takes the full path.
+    and every result it relied on still loads from the cache: it is the very file that
+    phase read and checked or wrote (its stamp: :mod:`.execution.stamps`), else it is
+    read and checked now. ``force`` always takes the full path.
     """
+    from .execution.stamps import unchanged
+
     state = get_state(env)
     saved = state.last_run
     if saved is None or state.cfg.execute == "force":
         return None
     if saved.fingerprint != book_fingerprint(app, env):
         return None
+    stamps = getattr(saved, "stamps", None) or {}  # (a record of an older version: none)
     for keys in saved.keys.values():
         for key in keys.values():
+            if unchanged(cache, key, stamps.get(key)):
+                continue
             # (a corrupt entry stays for the full path, which reports it)
             if cache.load(key, remove_corrupt=False).result is None:
                 return None  # the full path runs it again (or warns in cache-only)
@@ -162,7 +174,8 @@ def _take_noop_path(app: Sphinx, state: D2lState, saved: LastRun) -> None:
     unchanged["pages"] = [dict(e, cached=True) for e in unchanged["pages"]]
     unchanged["cached"] = len(unchanged["pages"])
     state.report = unchanged
-    write_report(app, unchanged)
+    if state.cfg.publish_report or read_report(report_path(app)) != unchanged:
+        write_report(app, unchanged)  # (unchanged since the last no-op: not rewritten)
     logger.info(f"[d2l] nothing changed since the last build: {unchanged['cached']} "
                 "job(s) from the cache, no kernel started")
 
@@ -180,6 +193,7 @@ def _run_phase(app: Sphinx, env: BuildEnvironment, cache: TieredCache,
                         index_paths=[os.path.join(t.directory, INDEX_FILE)
                                      for t in cache.tiers[1:]],
                         on_problem=warn_cache)
+    state.page_reader = reader  # (the notebooks and their links read the pages too)
     lib_hashes = generate_library(app, env, reader) if cfg.lib_enable else {}
     keys: dict[str, dict[str, str]] = {}
     ran: set[str] = set()
@@ -188,9 +202,13 @@ def _run_phase(app: Sphinx, env: BuildEnvironment, cache: TieredCache,
         keys, ran, report = _execute(app, env, cache, reader, lib_hashes)
     _save_index(reader, cache)
     if not report["failed"] and cfg.execute not in ("force", "off"):
-        # the lib files were just written: fingerprint them as they are now
+        from .execution.stamps import take
+
+        # the lib files were just written: fingerprint them as they are now; the
+        # entries this phase read or wrote: their stamps
         state.last_run = LastRun(book_fingerprint(app, env), state.extras, state.lib_path,
-                                 keys, report)
+                                 keys, report, stamps=take(
+                                     cache, (k for page in keys.values() for k in page.values())))
     return keys, ran
 
 
@@ -201,7 +219,7 @@ def _execute(app: Sphinx, env: BuildEnvironment, cache: TieredCache, reader: Pag
 
     from .execution.cache import write_usage
     from .execution.executor import ExecutorError
-    from .reporting import REPORT_FILE
+    from .reporting import read_report, report_path
     from .runner import BookRunner, dependency_hash, expected_seconds, framework_extra
 
     state = get_state(env)
@@ -215,11 +233,7 @@ def _execute(app: Sphinx, env: BuildEnvironment, cache: TieredCache, reader: Pag
     keys = {p.docname: dict(p.keys) for p in plans if p.keys}
     # the durations in the last build's report (read before it is replaced): the
     # longest jobs start first
-    try:
-        with open(os.path.join(app.outdir, REPORT_FILE), encoding="utf-8") as fh:
-            hints = expected_seconds(json.load(fh))
-    except (OSError, ValueError, RecursionError):
-        hints = {}
+    hints = expected_seconds(read_report(report_path(app)) or {})
     try:
         results, report = runner.run(plans, cfg.execute, hints)
     except ExecutorError as err:
@@ -247,11 +261,14 @@ def _save_index(reader: PageReader, cache: TieredCache) -> None:
 
 
 def md_pages(env: BuildEnvironment) -> list[tuple[str, str]]:
-    """(docname, path) of the book's d2l pages (``.md``)."""
+    """(docname, path) of the book's d2l pages (``.md``; not the MyST text notebooks
+    MyST-NB owns and executes: :func:`.mystnb_compat.is_notebook_page`)."""
+    from .mystnb_compat import is_notebook_page
+
     pages = []
     for docname in sorted(env.found_docs):
         path = str(env.doc2path(docname))
-        if path.endswith(".md"):
+        if path.endswith(".md") and not is_notebook_page(env, path):
             pages.append((docname, path))
     return pages
 

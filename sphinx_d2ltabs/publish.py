@@ -2,8 +2,9 @@
 
 HTML builds (``html``, ``dirhtml``) only:
 
-* ``env-updated``: the frameworks of each page with code (:func:`collect_pages`; the
-  pages index makes it cheap), before any page is written;
+* ``env-updated``: forget the last build's frameworks of each page with code
+  (:func:`collect_pages`); a page's are read from the pages index when it is written
+  (:func:`page_frameworks`: a no-op rebuild writes none);
 * ``html-page-context``: a box of links per framework (download the notebook, the zip,
   Colab, Studio Lab) before the page's body; ``d2ltabs-notebooks.js`` shows the box of the
   selected framework tab (sphinx-design's synced, remembered tab state);
@@ -64,6 +65,7 @@ class FrameworkLinks:
     zip: str = ""
     colab: str = ""
     studiolab: str = ""
+    slides: str = ""
 
 
 def links_html(items: list[FrameworkLinks], default: str) -> str:
@@ -80,6 +82,7 @@ def links_html(items: list[FrameworkLinks], default: str) -> str:
             ("colab", item.colab, "Colab", "Open the notebook in Colab"),
             ("studiolab", item.studiolab, "Studio Lab",
              "Open the notebook in SageMaker Studio Lab"),
+            ("slides", item.slides, "Slides", "Open the slides of this page"),
         ):
             if not url:
                 continue
@@ -114,29 +117,41 @@ def on_builder_inited(app: Sphinx) -> None:
 
 
 def collect_pages(app: Sphinx, env: Any) -> list[str]:
-    """``env-updated``: the frameworks of each page with code (the links' frameworks)."""
-    state = get_state(env)
-    state.notebook_pages = {}
-    if not _enabled(app):
-        return []
-    from .notebook_files import page_reader
-    from .notebooks import notebook_frameworks
-    from .phase import md_pages
-
-    cfg = state.cfg
-    reader = page_reader(state)
-    for docname, path in md_pages(env):
-        info = reader.read(path)
-        if info is not None and any(not c.setup_only for c in info.cells):
-            state.notebook_pages[docname] = notebook_frameworks(info.cells, cfg.tab_names)
+    """``env-updated``: the frameworks of each page with code (the links' frameworks)
+    are to be found again (:func:`page_frameworks`)."""
+    get_state(env).notebook_pages = None
     return []
+
+
+def page_frameworks(app: Sphinx, docname: str) -> list[str]:
+    """The frameworks of the notebooks of a page with code (none: no code); each page is
+    read once per build, when it is written, from the pages index."""
+    state = get_state(app.env)
+    if state.notebook_pages is None:
+        state.notebook_pages = {}
+    if docname in state.notebook_pages:
+        return state.notebook_pages[docname]
+    found: list[str] = []
+    path = str(app.env.doc2path(docname))
+    if _enabled(app) and path.endswith(".md"):
+        from .mystnb_compat import is_notebook_page
+        from .notebook_files import page_reader
+        from .notebooks import notebook_frameworks
+
+        info = None if is_notebook_page(app.env, path) else page_reader(state).read(path)
+        if info is not None and any(not c.setup_only for c in info.cells):
+            found = notebook_frameworks(info.cells, state.cfg.tab_names)
+    state.notebook_pages[docname] = found
+    return found
 
 
 def on_html_page_context(app: Sphinx, pagename: str, templatename: str,
                          context: dict[str, Any], doctree: nodes.document | None) -> None:
     state = get_state(app.env)
-    frameworks = state.notebook_pages.get(pagename)
-    if doctree is None or not frameworks or "body" not in context:
+    if doctree is None or "body" not in context:
+        return
+    frameworks = page_frameworks(app, pagename)
+    if not frameworks:
         return
     cfg = state.cfg
     zip_base = book_name(str(app.config.project))
@@ -152,6 +167,8 @@ def on_html_page_context(app: Sphinx, pagename: str, templatename: str,
                    if fw in cfg.colab else ""),
             studiolab=(hosted_url(STUDIOLAB_URL, cfg.studiolab[fw], "main", pagename)
                        if fw in cfg.studiolab else ""),
+            slides=(pathto(f"_slides/{fw}/{pagename}.html", 1)
+                    if fw in state.slide_pages.get(pagename, ()) else ""),
         ))
     default = cfg.default_tab if cfg.default_tab in frameworks else frameworks[0]
     context["body"] = links_html(items, default) + context["body"]

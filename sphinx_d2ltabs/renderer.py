@@ -3,7 +3,7 @@
 Roles (``:numref:``, ``:cite:``... through :data:`.dialect.ROLE_MAP`), the marks that
 attach to nothing (``:bibliography:``), labelled equations inside paragraphs, figures
 (an image alone in its paragraph, with ``:width:`` and ``:label:``), table captions and
-labels, and HTML comments (the originals of a translation, with ``d2l_show_original``).
+labels, and HTML comments (the originals of a translation: :mod:`.originals`).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from myst_parser.mdit_to_docutils.base import token_line
 from myst_parser.mocking import MockInliner
 from sphinx.util import logging
 
-from .bilingual import classify_comment, comment_text, original_html
 from .cell_renderer import CellRenderer, PageContext
 from .dialect import COMMENT, ROLE_MAP
+from .originals import MarkdownPairing, is_active
 from .warnings_ import D2lWarning, warn
 
 __all__ = ["D2lRenderer", "PageContext"]
@@ -183,30 +183,21 @@ class D2lRenderer(CellRenderer):
 
     # ------------------------------------------------------------------ HTML comments
     def _render_tokens(self, tokens: list[Token]) -> None:
-        if not self.d2l.config.show_original:
+        cfg = self.d2l.config
+        if not is_active(cfg):
             super()._render_tokens(tokens)
             return
-        # as myst-parser's, plus: an original kept in a comment is shown after the block
-        # that follows it (its translation)
+        # as myst-parser's, plus: the originals kept in comments, rendered and paired with
+        # their translations (originals.MarkdownPairing)
         for token in tokens:
             if token.map:
                 token.map = [token.map[0] + 1, token.map[1] + 1]
                 for child in token.children or []:
                     child.map = token.map
-        pending: str | None = None
+        pairing = MarkdownPairing(self, cfg)
         for node in SyntaxTreeNode(tokens).children:
-            if node.type == "html_block":
-                text = comment_text(node.content)
-                if text is not None and classify_comment(text) == "original":
-                    pending = text
-                    continue
-            self.rules[f"render_{node.type}"](node)
-            if pending is not None and node.type != "myst_target":
-                self.current_node.append(
-                    nodes.raw("", original_html(pending), format="html",
-                              classes=["d2l-original"])
-                )
-                pending = None
+            pairing.render(node)
+        pairing.finish()
 
     def render_html_block(self, token: SyntaxTreeNode) -> None:
         rest = COMMENT.sub("", token.content)

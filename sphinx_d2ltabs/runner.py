@@ -23,7 +23,8 @@ from .dialect import frameworks_of
 from .execution.cache import TieredCache
 from .execution.model import Job, JobResult, Progress, cache_key
 from .execution.workspace import with_library
-from .gpu_need import page_gpus
+from .gpu_need import marked_gpus, page_gpus
+from .page_settings import DEFAULT, PageSettings, excluded, page_settings
 from .pages import PageReader
 
 ALLOW_ERROR_MARK = "#@allow_error"
@@ -35,6 +36,9 @@ class PagePlan:
     path: str
     jobs: dict[str, Job] = field(default_factory=dict)
     keys: dict[str, str] = field(default_factory=dict)
+    skipped: str = ""
+    """Why the page is not executed (``d2l_execute_exclude``, its front matter); empty:
+    it is."""
 
 
 def framework_extra(cfg: D2lConfig, framework: str, library_hashes: Mapping[str, str],
@@ -55,41 +59,61 @@ def kernel_env(cfg: D2lConfig, framework: str, lib_path: str | None) -> dict[str
 
 
 def plan_page(docname: str, path: str, cells: Sequence[Cell], cfg: D2lConfig,
-              extras: Mapping[str, str], lib_path: str | None = None) -> PagePlan:
-    """One job per framework that has at least one cell on the page."""
+              extras: Mapping[str, str], lib_path: str | None = None,
+              settings: PageSettings | None = None) -> PagePlan:
+    """One job per framework that has at least one cell on the page; none for a page that
+    ``d2l_execute_exclude`` or its front matter (``settings``: read from ``path`` when
+    not given) leave out of execution."""
     plan = PagePlan(docname, path)
+    pattern = excluded(docname, path, cfg.execute_exclude)
+    page = settings if settings is not None else (
+        DEFAULT if pattern else page_settings(path, cfg.tab_names))
+    if pattern or not page.execute:
+        plan.skipped = (f"d2l_execute_exclude {pattern!r}" if pattern
+                        else "front matter 'd2l: {execute: off}'")
+        return plan
     tabs = cfg.tab_names
     for fw in frameworks_of(cells, tabs):
         if cfg.execute_tabs and fw not in cfg.execute_tabs:
             continue  # shown without outputs
         selected = [c for c in cells if c.belongs_to(fw) and not c.setup_only and fw in tabs]
-        job_cells = tuple((c.line, cfg.code(c, fw)) for c in selected)
-        if not any(code.strip() for _, code in job_cells):
+        job = _job(docname, path, fw, cells, selected, cfg, page, extras.get(fw, ""),
+                   lib_path)
+        if not any(code.strip() for _, code in job.cells):
             continue
-        env = kernel_env(cfg, fw, lib_path)
+        plan.jobs[fw] = job
         # only the user's variables enter the key: the library path is machine-specific
         # (the library's content hash is in ``extras``)
-        key_env = cfg.env_for(fw)
-        job = Job(
-            docname=docname,
-            framework=fw,
-            cells=job_cells,
-            source_path=path,
-            kernel=cfg.kernel_for(fw),
-            env=tuple(sorted(env.items())),
-            cwd=os.path.dirname(os.path.abspath(path)),
-            setup_code=cfg.setup_code.get(fw, cfg.setup_code.get("*", "")),
-            timeout=float(cfg.timeout),
-            gpus=page_gpus(cells, fw, cfg),  # #@gpus mark, d2l_gpus_detect, d2l_gpus
-            allow_errors=cfg.allow_errors,
-            allow_error_cells=frozenset(
-                c.line for c in selected if ALLOW_ERROR_MARK in c.source.lower()
-            ),
-            extra_key=extras.get(fw, ""),
-        )
-        plan.jobs[fw] = job
-        plan.keys[fw] = cache_key(_key_view(job, key_env))
+        plan.keys[fw] = cache_key(_key_view(job, cfg.env_for(fw)))
     return plan
+
+
+def _job(docname: str, path: str, fw: str, cells: Sequence[Cell], selected: Sequence[Cell],
+         cfg: D2lConfig, page: PageSettings, extra: str, lib_path: str | None) -> Job:
+    """The job of one framework of a page: the configuration, then the page's settings."""
+    fm_gpus = page.gpus_for(fw)
+    if fm_gpus is None or marked_gpus(
+            c for c in cells if c.belongs_to(fw) and not c.setup_only) is not None:
+        gpus = page_gpus(cells, fw, cfg)  # #@gpus mark, d2l_gpus_detect, d2l_gpus
+    else:
+        gpus = fm_gpus  # the front matter: after the mark, before the rule
+    return Job(
+        docname=docname,
+        framework=fw,
+        cells=tuple((c.line, cfg.code(c, fw)) for c in selected),
+        source_path=path,
+        kernel=cfg.kernel_for(fw),
+        env=tuple(sorted(kernel_env(cfg, fw, lib_path).items())),
+        cwd=os.path.dirname(os.path.abspath(path)),
+        setup_code=cfg.setup_code.get(fw, cfg.setup_code.get("*", "")),
+        timeout=page.timeout if page.timeout is not None else cfg.cell_timeout,
+        gpus=gpus,
+        allow_errors=cfg.allow_errors if page.allow_errors is None else page.allow_errors,
+        allow_error_cells=frozenset(
+            c.line for c in selected if ALLOW_ERROR_MARK in c.source.lower()
+        ),
+        extra_key=extra,
+    )
 
 
 def _key_view(job: Job, key_env: Mapping[str, str]) -> Job:
@@ -119,6 +143,8 @@ class RunReport:
     cached: int = 0
     failed: int = 0
     seconds: float = 0.0
+    not_executed: dict[str, str] = field(default_factory=dict)
+    """Pages left out of execution → why (:attr:`PagePlan.skipped`)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -127,6 +153,7 @@ class RunReport:
             "failed": self.failed,
             "seconds": round(self.seconds, 3),
             "pages": self.entries,
+            "not_executed": dict(sorted(self.not_executed.items())),
         }
 
 
@@ -180,7 +207,7 @@ class BookRunner:
                 hit = None if mode == "force" else self._lookup(job, key, mode)
                 if hit is not None:
                     # same code, maybe at other lines: outputs follow the cells by position
-                    hit = hit.for_job(job)
+                    hit = hit.for_job(job).errors_allowed(job)
                     hit.cached = True
                     results[(plan.docname, fw)] = hit
                 elif mode in ("auto", "force"):
@@ -199,6 +226,7 @@ class BookRunner:
             report.cached += int(result.cached)
             report.executed += int(not result.cached)
             report.failed += int(not result.ok)
+        report.not_executed = {p.docname: p.skipped for p in plans if p.skipped}
         report.seconds = time.monotonic() - start
         return results, report
 

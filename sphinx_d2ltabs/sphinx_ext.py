@@ -22,7 +22,6 @@ from typing import Any
 
 from sphinx.application import Sphinx
 from sphinx.config import Config
-from sphinx.errors import ConfigError as SphinxConfigError
 from sphinx.util import logging
 
 from .config import (
@@ -32,6 +31,7 @@ from .config import (
     from_mapping,
     unknown_option_messages,
 )
+from .config_error import D2lConfigError
 from .fileio import atomic_write
 from .state import D2lCollector, get_state
 from .warnings_ import D2lWarning, warn
@@ -43,11 +43,23 @@ def _config_values(config: Config) -> dict[str, Any]:
     return {f.name: config[f"d2l_{f.name}"] for f in fields(D2lConfig)}
 
 
+def _number_default(value: float) -> Any:
+    """A float option's Sphinx default. Sphinx converts ``-D name=value`` only for int,
+    bool, str and list defaults ("unsupported type, ignoring" for a float): a callable
+    default lets the string through; :func:`on_config_inited` converts it
+    (:func:`.config.from_mapping`) and stores the number back."""
+
+    def default(config: Config) -> float:
+        return value
+
+    return default
+
+
 def on_config_inited(app: Sphinx, config: Config) -> None:
     try:
         cfg = from_mapping(_config_values(config))
     except ConfigError as err:
-        raise SphinxConfigError(str(err)) from None
+        raise D2lConfigError(str(err)) from None
     raw = config._raw_config
     _warn_unknown_options(raw)
     if "sd_tabs_storage_prefix" not in raw:
@@ -56,6 +68,9 @@ def on_config_inited(app: Sphinx, config: Config) -> None:
         config.sd_tabs_storage_prefix = prefix
     if "numfig" not in raw:
         config.numfig = True
+    for f in fields(D2lConfig):  # ``-D d2l_timeout=30``: the number, not the string
+        if isinstance(config[f"d2l_{f.name}"], str) and f.type == "float":
+            config[f"d2l_{f.name}"] = getattr(cfg, f.name)
     app.d2l_config = cfg  # type: ignore[attr-defined]
 
 
@@ -74,9 +89,11 @@ def on_builder_inited(app: Sphinx) -> None:
     state.cache_dir = default_cache_dir(str(app.srcdir), str(app.outdir), cfg.cache_dir)
     if os.path.exists(state.cache_dir) and not os.path.isdir(state.cache_dir):
         # before any job runs, whatever the mode
-        raise SphinxConfigError(f"d2l_cache_dir: the cache folder {state.cache_dir} is a "
+        raise D2lConfigError(f"d2l_cache_dir: the cache folder {state.cache_dir} is a "
                                 "file, not a folder")
-    state.image_dir = os.path.normpath(os.path.join(app.outdir, os.pardir, "d2l_images"))
+    # beside the doctrees that show them (sphinx-autobuild watches neither, whatever the
+    # layout: the doctree folder is in the output folder, or is passed to it with -d / -M)
+    state.image_dir = os.path.normpath(os.path.join(app.doctreedir, "d2l_images"))
     if cfg.lib_api_page:
         write_api_page(str(app.srcdir), cfg)
 
@@ -123,11 +140,12 @@ def write_api_page(srcdir: str, cfg: D2lConfig) -> str | None:
 
 def setup(app: Sphinx) -> dict[str, Any]:
     from . import __version__
+    from .mystnb_compat import setup_markdown
     from .parser import D2lParser
     from .phase import on_env_get_outdated
     from .tabs import setup_tabs
 
-    app.setup_extension("myst_parser")
+    setup_markdown(app)  # myst_parser; MyST-NB first when listed (docs/myst-nb.md)
     app.setup_extension("sphinx_design")
     app.add_source_parser(D2lParser, override=True)
     for f in fields(D2lConfig):
@@ -136,15 +154,34 @@ def setup(app: Sphinx) -> dict[str, Any]:
         # defaults to float" warning (the values are validated at config-inited, before
         # Sphinx's own type check)
         types = f.metadata["types"] or ((int, float) if isinstance(default, float) else ())
+        if isinstance(default, float):
+            default = _number_default(default)
         app.add_config_value(f"d2l_{f.name}", default, f.metadata["rebuild"], types)
     app.connect("config-inited", on_config_inited)
     app.connect("builder-inited", on_builder_inited)
     app.connect("env-get-outdated", on_env_get_outdated)
+    from .config_error import install as short_config_errors
+    from .mathjax_classes import setup_mathjax_classes  # MathJax typesets the dialect's math
+    from .reporting import setup_phase_lines  # the phase's lines after "updating environment"
+    from .static_paths import setup_static_paths  # no "configuration has changed" each time
+
+    short_config_errors()  # a wrong d2l_* value: Sphinx's short error, no crash report
+    setup_phase_lines(app)
+    setup_static_paths(app)
+    setup_mathjax_classes(app)
+    from .page_settings import on_source_read  # a page's d2l front matter: its problems
+    from .reporting import on_build_finished  # d2l_raise_on_error: exit status 1
+
+    app.connect("source-read", on_source_read)
+    app.connect("build-finished", on_build_finished)
     app.add_env_collector(D2lCollector)
     from .encoding import on_env_before_read_docs
 
     app.connect("env-before-read-docs", on_env_before_read_docs)
     setup_tabs(app)
+    from .latex import setup_latex  # one framework in LaTeX/text, SVG → PDF
+
+    setup_latex(app)
     from .toc import setup_toc
 
     setup_toc(app)
@@ -154,9 +191,15 @@ def setup(app: Sphinx) -> dict[str, Any]:
     from .directives import setup_directives
 
     setup_directives(app)
+    from .originals import setup_originals  # bilingual books: originals, untranslated text
+
+    setup_originals(app)
     from .publish import setup_publish  # notebooks, zips, download / Colab links
 
     setup_publish(app)
+    from .slides_build import setup_slides  # reveal.js decks of the slide marks
+
+    setup_slides(app)
     return {"version": __version__, "parallel_read_safe": True, "parallel_write_safe": True,
             "env_version": 2}
 

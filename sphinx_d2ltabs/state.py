@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from .config import D2lConfig
     from .execution.model import JobResult
+    from .pages import PageReader
 
 ATTRIBUTE = "d2l_state"
 
@@ -43,6 +44,8 @@ class LastRun:
     keys: dict[str, dict[str, str]]
     """docname → framework → cache key of every planned job."""
     report: dict[str, Any]
+    stamps: dict[str, tuple[str, int, int, int, int]] = field(default_factory=dict)
+    """cache key → the stamp of the entry that phase used (:mod:`.execution.stamps`)."""
 
 
 @dataclass
@@ -79,8 +82,15 @@ class D2lState:
     image_types: frozenset[str] | None = None
     """The image mime types the builder can use, directly or through a registered image
     converter; None where the builder does not say (every image is kept)."""
-    notebook_pages: dict[str, list[str]] = field(default_factory=dict)
-    """Pages with code → the frameworks of their notebooks (:mod:`.publish`)."""
+    page_reader: PageReader | None = None
+    """The pages' cells, read once per build (:func:`.notebook_files.page_reader`: the
+    execution phase's, else made on first use)."""
+    notebook_pages: dict[str, list[str]] | None = None
+    """Pages with code → the frameworks of their notebooks (:mod:`.publish`; None: not
+    read yet in this build)."""
+    slide_pages: dict[str, list[str]] = field(default_factory=dict)
+    """Pages with slide marks → the ``d2l_slides`` frameworks of their decks
+    (:mod:`.slides_build`)."""
 
     KEPT = ("doc_keys", "last_run", "api")
 

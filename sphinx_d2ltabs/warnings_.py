@@ -50,6 +50,10 @@ class D2lWarning(StrEnum):
               "is shown without it.")
     TOC = ("toc", "A circular toc (a page listed, directly or not, below itself): the entry "
            "is left out of the navigation instead of crashing Sphinx.")
+    FRONTMATTER = ("frontmatter", "A page's ``d2l:`` front matter with an unknown key or a "
+                   "bad value (the setting is ignored).")
+    STDERR = ("stderr", "A cell wrote to stderr, with ``d2l_output_stderr`` set to "
+              "``warn``, ``remove-warn``, ``error`` or ``severe``.")
 
 
 def warn(logger: Any, message: str, subtype: D2lWarning, *, location: Any = None) -> None:

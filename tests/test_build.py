@@ -178,7 +178,7 @@ def test_warnings_can_be_silenced(make_app: Any, tmp_path: Path) -> None:
         ("d2l_tabs = ['py-torch']\n", "must be a Python identifier"),
         ("d2l_execute = 'sometimes'\n", "d2l_execute: 'sometimes' is not one of"),
         ("d2l_kernels = {'jax': 'python3'}\n", "d2l_kernels: 'jax' is not a configured framework"),
-        ("d2l_timeout = -1\n", "d2l_timeout: -1 must be a positive number"),
+        ("d2l_timeout = -2\n", "d2l_timeout: -2 must be a positive number, or -1 for no timeout"),
     ],
 )
 def test_config_errors(make_app: Any, tmp_path: Path, conf: str, message: str) -> None:

@@ -37,7 +37,7 @@ def run(make_app: Any, src: Path, **conf: Any) -> tuple[Any, dict[str, Any]]:
     """Build (fresh app over the same output folder) and return the app and the report."""
     app = make_app("html", srcdir=src, confoverrides=conf)
     app.build()
-    report = json.loads(Path(app.outdir, "d2l_execution_report.json").read_text())
+    report = json.loads(Path(app.doctreedir, "d2l_execution_report.json").read_text())
     return app, report
 
 
@@ -244,7 +244,7 @@ def test_two_builds_share_one_cache(book: Path, tmp_path: Path) -> None:
     third = _sphinx(book, tmp_path / "o3", *opts)
     out, _ = third.communicate(timeout=HANG_GUARD)
     assert third.returncode == 0, out
-    report = json.loads((tmp_path / "o3" / "d2l_execution_report.json").read_text())
+    report = json.loads((tmp_path / "o3" / ".doctrees" / "d2l_execution_report.json").read_text())
     assert report["executed"] == 0 and report["cached"] == 3
     assert [p.name for p in cache.rglob(".tmp*")] == []
 
@@ -273,7 +273,7 @@ def test_ctrl_c_mid_build_then_rebuild(book: Path, tmp_path: Path) -> None:
     again = _sphinx(book, tmp_path / "out")
     out, _ = again.communicate(timeout=HANG_GUARD)
     assert again.returncode == 0, out
-    report = json.loads((tmp_path / "out" / "d2l_execution_report.json").read_text())
+    report = json.loads((tmp_path / "out" / ".doctrees" / "d2l_execution_report.json").read_text())
     assert sorted((e["docname"], e["framework"], e["cached"]) for e in report["pages"]) == [
         ("chapter/one", "alpha", True), ("chapter/one", "beta", True),
         ("chapter/two", "alpha", False)]

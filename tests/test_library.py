@@ -600,7 +600,7 @@ def test_later_chapter_kernels_import_the_generated_package(make_app: Any,
     ch1.write_text(ch1.read_text().replace("'hello '", "'bonjour '"))
     app = make_app("html", srcdir=two_chapters)
     app.build()
-    report = json.loads(Path(app.outdir, "d2l_execution_report.json").read_text())
+    report = json.loads(Path(app.doctreedir, "d2l_execution_report.json").read_text())
     rerun = sorted((e["docname"], e["framework"]) for e in report["pages"] if not e["cached"])
     assert rerun == [("ch1", "alpha"), ("ch1", "beta"), ("ch2", "alpha"), ("ch2", "beta")]
     text = body(app, "ch2.html").get_text()

@@ -221,6 +221,23 @@ def test_colab_and_sagemaker_repositories(tmp_path: Path) -> None:
     assert "d2l_colab" not in read_config_ini(str(tmp_path / "config.ini")).values
 
 
+def test_slides_repository_names_the_decks_frameworks(tmp_path: Path) -> None:
+    """d2l-en's ``[slides] github_repo = pytorch, d2l-ai/d2l-pytorch-slides``: PyTorch
+    decks (``d2l_slides``), and the repository reported as not used."""
+    (tmp_path / "config.ini").write_text(
+        "[build]\ntabs = mxnet, pytorch\n\n[slides]\ntop_right = <img src='x.png'/>\n"
+        "github_repo = pytorch, d2l-ai/d2l-pytorch-slides\n")
+    mig = read_config_ini(str(tmp_path / "config.ini"))
+    assert mig.values["d2l_slides"] == ["pytorch"]
+    ignored = "\n".join(mig.ignored)
+    assert "[slides] github_repo: its frameworks read into d2l_slides" in ignored
+    assert "[slides] top_right" in ignored
+    (tmp_path / "config.ini").write_text("[slides]\ngithub_repo = jax, me/slides\n")
+    mig = read_config_ini(str(tmp_path / "config.ini"))
+    assert "d2l_slides" not in mig.values
+    assert "'jax' is not one of [build] tabs" in "\n".join(mig.ignored)
+
+
 @pytest.mark.parametrize(("text", "message"), [
     ("tabs = pytorch\n",
      "File contains no section headers. file: '{ini}', line: 1 'tabs = pytorch\\n'"),

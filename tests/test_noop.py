@@ -33,7 +33,7 @@ def book(tmp_path: Path, request: pytest.FixtureRequest,
 def build(make_app: Any, src: Path, **conf: Any) -> tuple[Any, dict[str, Any], str]:
     app = make_app("html", srcdir=src, confoverrides=conf)
     app.build()
-    report = json.loads(Path(app.outdir, "d2l_execution_report.json").read_text())
+    report = json.loads(Path(app.doctreedir, "d2l_execution_report.json").read_text())
     return app, report, app.status.getvalue()
 
 
@@ -116,4 +116,4 @@ def test_config_change_leaves_the_fast_path(make_app: Any, book: Path) -> None:
     _, report, status = build(make_app, book, d2l_timeout=77)
     assert FAST not in status
     assert report["executed"] + report["cached"] == 3 and report["failed"] == 0
-    assert os.path.exists(book / "_build" / "html" / "d2l_execution_report.json")
+    assert os.path.exists(book / "_build" / "doctrees" / "d2l_execution_report.json")

@@ -380,7 +380,7 @@ def built(tmp_path_factory: pytest.TempPathFactory,
 
 def test_built_from_the_cache_alone(built: Any) -> None:
     assert warnings_of(built) == []
-    report = json.loads(Path(built.outdir, "d2l_execution_report.json").read_text())
+    report = json.loads(Path(built.doctreedir, "d2l_execution_report.json").read_text())
     assert report["executed"] == 0 and report["cached"] == 3
     assert "[d2l] notebooks: 9 written, 0 unchanged, 2 zip(s) written" in (
         built.status.getvalue())

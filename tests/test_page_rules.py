@@ -41,7 +41,7 @@ def test_shared_cells_do_not_run_in_frameworks_the_page_lacks(make_app: Any,
         "```{.python .input}\n#@tab all\nprint('shared')\n```\n")
     app = make_app("html", srcdir=src, confoverrides={"d2l_tabs": ["alpha", "beta", "gamma"]})
     app.build()
-    report = json.loads(Path(app.outdir, "d2l_execution_report.json").read_text())
+    report = json.loads(Path(app.doctreedir, "d2l_execution_report.json").read_text())
     two = sorted(e["framework"] for e in report["pages"] if e["docname"] == "chapter/two")
     assert two == ["alpha", "beta"]  # the default and the named one, not gamma
 
@@ -50,7 +50,7 @@ def test_execute_tabs_runs_only_those_frameworks(make_app: Any, tmp_path: Path) 
     src = copy_root(tmp_path, "exec")
     app = make_app("html", srcdir=src, confoverrides={"d2l_execute_tabs": ["beta"]})
     app.build()
-    report = json.loads(Path(app.outdir, "d2l_execution_report.json").read_text())
+    report = json.loads(Path(app.doctreedir, "d2l_execution_report.json").read_text())
     assert {e["framework"] for e in report["pages"]} == {"beta"}
     assert report["executed"] == 1 and report["failed"] == 0
     page = body(app, "chapter/one.html")

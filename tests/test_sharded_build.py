@@ -41,7 +41,7 @@ def build(home: Path, *options: str) -> Machine:
         capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     warnings = [ln for ln in proc.stderr.splitlines() if "WARNING" in ln or "ERROR" in ln]
-    report = json.loads((out / "d2l_execution_report.json").read_text(encoding="utf-8"))
+    report = json.loads((out / ".doctrees" / "d2l_execution_report.json").read_text("utf-8"))
     return Machine(src, out, cache, warnings, report)
 
 

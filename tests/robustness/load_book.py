@@ -162,7 +162,8 @@ def run_build(name: str, src: Path, out: Path, pages: int, *extra: str) -> Build
     done.set()
     sampler.join()
     max_rss_kb, returncode = (int(x) for x in stdout.split())
-    report = json.loads((out / "d2l_execution_report.json").read_text(encoding="utf-8"))
+    report_path = out / ".doctrees" / "d2l_execution_report.json"  # (the doctree folder)
+    report = json.loads(report_path.read_text(encoding="utf-8"))
     return BuildStats(
         name=name, seconds=round(seconds, 2), seconds_per_page=round(seconds / pages, 4),
         executed=report["executed"], cached=report["cached"], failed=report["failed"],

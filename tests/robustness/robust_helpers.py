@@ -63,7 +63,7 @@ class Build:
     @property
     def report(self) -> dict[str, Any]:
         data: dict[str, Any] = json.loads(
-            (self.outdir / "d2l_execution_report.json").read_text(encoding="utf-8"))
+            (self.outdir.parent / "doctrees" / "d2l_execution_report.json").read_text("utf-8"))
         return data
 
     def entry(self, docname: str, framework: str) -> dict[str, Any]:

@@ -49,7 +49,7 @@ def book(fresh_book: Path, prime_cache: Callable[..., None]) -> Path:
 def build(make_app: Any, src: Path, **conf: Any) -> tuple[Any, dict[str, Any], str]:
     app = make_app("html", srcdir=src, confoverrides=conf, freshenv=False)
     app.build()
-    report = json.loads(Path(app.outdir, "d2l_execution_report.json").read_text())
+    report = json.loads(Path(app.doctreedir, "d2l_execution_report.json").read_text())
     return app, report, app.status.getvalue()
 
 

@@ -108,7 +108,7 @@ def test_signal_mid_execution_then_rebuild(tmp_path: Path, mark: str, sig: int) 
     output, _ = again.communicate(timeout=HANG_GUARD)
     assert again.returncode == 0, output
     assert "WARNING" not in output, output
-    report = json.loads((out / "d2l_execution_report.json").read_text())
+    report = json.loads((out / ".doctrees" / "d2l_execution_report.json").read_text())
     ran = sorted((e["docname"], e["framework"]) for e in report["pages"] if not e["cached"])
     assert ran == [("slow", "alpha")]
     assert report["cached"] == wanted and report["failed"] == 0
@@ -141,5 +141,6 @@ def test_two_builds_at_once_on_one_cache(tmp_path: Path, mark: str) -> None:
     third = sphinx_build(src, tmp_path / "b3" / "html", *opts)
     output, _ = third.communicate(timeout=HANG_GUARD)
     assert third.returncode == 0, output
-    report = json.loads((tmp_path / "b3" / "html" / "d2l_execution_report.json").read_text())
+    report = json.loads((tmp_path / "b3" / "html" / ".doctrees" / "d2l_execution_report.json")
+                        .read_text())
     assert report["executed"] == 0 and report["cached"] == 2 * len(FAST)
