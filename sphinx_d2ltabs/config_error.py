@@ -37,7 +37,7 @@ def is_d2l_config_error(exception: BaseException) -> bool:
 
 
 def _short(exception: BaseException, stderr: Any) -> None:
-    from sphinx.util.console import red
+    from sphinx.util.console import red  # type: ignore[attr-defined,unused-ignore]
 
     print(file=stderr)
     print(red(f"{getattr(exception, 'category', 'Configuration error')}:"), file=stderr)
@@ -60,7 +60,8 @@ def install() -> None:
                 and not kwargs.get("use_pdb") and not kwargs.get("print_traceback")):
             _short(exception, kwargs.get("stderr") or sys.stderr)
             return None
-        return original(exception, *args, **kwargs)
+        original(exception, *args, **kwargs)
+        return None
 
     setattr(handle_exception, _MARK, True)
     setattr(errors, "handle_exception", handle_exception)  # noqa: B010 (a module's)

@@ -3,16 +3,16 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from myst_parser.config.dc_validators import deep_iterable
 from sphinx.config import ENUM
 
 from .config_validators import (
     BOOL,
     GENERIC_PLACEHOLDER,
+    HOSTED_REPOS,
     IDENTIFIER,
     INSIDE,
     LIB_MODULES,
@@ -24,8 +24,6 @@ from .config_validators import (
     UNTRANSLATED_MODES,
     alias_section,
     check,
-    deep_iterable,
-    deep_mapping,
     framework_map,
     is_list,
     meta,
@@ -141,15 +139,6 @@ class ShowOptions:
     )
     # notebooks, zips and the links of each page (notebooks.py, publish.py,
     # docs/publishing.md)
-    _HOSTED_REPOS = deep_mapping(  # (d2l_colab's and d2l_studiolab's validator: no option)
-        lambda inst, f, key, suffix="": check(
-            key in inst.tab_names, f.name,
-            f"{key!r} is not a configured framework (d2l_tabs = {inst.tab_names})"),
-        rule(lambda v: isinstance(v, str) and re.fullmatch(
-            r"[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?", v) is not None,
-            "must be a GitHub repository 'owner/repo' or 'owner/repo@branch'"),
-        rule(lambda v: isinstance(v, Mapping), "must be a dict {framework: 'owner/repo'}",
-             False))
     notebooks: bool = field(
         default=True,
         metadata=meta("HTML builds: write a Jupyter notebook of every page in every "
@@ -168,7 +157,7 @@ class ShowOptions:
             "Open-in-Colab links per framework: ``{'pytorch': 'd2l-ai/d2l-pytorch-colab'}`` "
             "links a page to ``https://colab.research.google.com/github/<repo>/blob/master/"
             "<docname>.ipynb`` (as d2lbook); ``'owner/repo@branch'`` for another branch.",
-            _HOSTED_REPOS, rebuild="html"),
+            HOSTED_REPOS, rebuild="html"),
     )
     studiolab: dict[str, str] = field(
         default_factory=dict,
@@ -176,7 +165,7 @@ class ShowOptions:
             "Open-in-SageMaker-Studio-Lab links per framework, as ``d2l_colab`` (``https://"
             "studiolab.sagemaker.aws/import/github/<repo>/blob/main/<docname>.ipynb``; the "
             "branch defaults to ``main``).",
-            _HOSTED_REPOS, rebuild="html"),
+            HOSTED_REPOS, rebuild="html"),
     )
     slides: list[str] = field(
         default_factory=list,

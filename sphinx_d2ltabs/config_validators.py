@@ -172,3 +172,15 @@ def meta(help: str, validator: ValidatorType | list[ValidatorType], rebuild: str
     """A field's metadata: its help text, its validator(s) (run by myst-parser's
     ``validate_fields``), Sphinx's rebuild kind and, for a choice, Sphinx's ``ENUM``."""
     return {"help": help, "validator": validator, "rebuild": rebuild, "types": types}
+
+
+#: d2l_colab's and d2l_studiolab's values: {framework: "owner/repo[@branch]"}
+HOSTED_REPOS = deep_mapping(
+    lambda inst, f, key, suffix="": check(
+        key in inst.tab_names, f.name,
+        f"{key!r} is not a configured framework (d2l_tabs = {inst.tab_names})"),
+    rule(lambda v: isinstance(v, str) and re.fullmatch(
+        r"[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?", v) is not None,
+        "must be a GitHub repository 'owner/repo' or 'owner/repo@branch'"),
+    rule(lambda v: isinstance(v, Mapping), "must be a dict {framework: 'owner/repo'}",
+         False))

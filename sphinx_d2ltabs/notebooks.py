@@ -338,8 +338,8 @@ def framework_notebook(parts: Sequence[Part], framework: str, code: Callable[[Ce
     flush()
     import nbformat
 
-    nb: NotebookNode = nbformat.from_dict({"nbformat": 4, "nbformat_minor": nbformat_minor(),
-                                           "metadata": meta, "cells": cells})
+    nb: NotebookNode = nbformat.from_dict(  # type: ignore[no-untyped-call,unused-ignore]
+        {"nbformat": 4, "nbformat_minor": nbformat_minor(), "metadata": meta, "cells": cells})
     return nb
 
 
@@ -385,7 +385,7 @@ def notebook_bytes(nb: NotebookNode) -> bytes:
     again: see :func:`framework_notebook`)."""
     import nbformat
 
-    text: str = nbformat.v4.nbjson.writes(nb)
+    text: str = nbformat.v4.nbjson.writes(nb)  # type: ignore[no-untyped-call,unused-ignore]
     return (text + "\n").encode("utf-8")
 
 

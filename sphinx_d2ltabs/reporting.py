@@ -183,7 +183,7 @@ class _PhaseLines(pylogging.Handler):
         pylogging.getLogger(PACKAGE_LOGGER).removeHandler(self)
         if self.seen:
             from sphinx.locale import __
-            from sphinx.util.console import bold
+            from sphinx.util.console import bold  # type: ignore[attr-defined,unused-ignore]
 
             logger.info(bold(__("updating environment: ")), nonl=True)
         return []

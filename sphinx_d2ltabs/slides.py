@@ -317,8 +317,9 @@ def slides_notebook(parts: Sequence[Part], framework: str, code: Callable[[Cell]
             cell["id"] = f"slide-md-{i}"
     meta: dict[str, Any] = {"language_info": {"name": "python"}, "celltoolbar": "Slideshow"}
     meta.update(metadata or {})
-    return nbformat.from_dict({"nbformat": 4, "nbformat_minor": NBFORMAT_MINOR,
-                               "metadata": meta, "cells": out})
+    nb: NotebookNode = nbformat.from_dict(  # type: ignore[no-untyped-call,unused-ignore]
+        {"nbformat": 4, "nbformat_minor": NBFORMAT_MINOR, "metadata": meta, "cells": out})
+    return nb
 
 
 def slides_of(nb: NotebookNode) -> list[list[NotebookNode]]:

@@ -57,7 +57,7 @@ CSS = """/* sphinx_d2ltabs: reveal.js decks of the book's slide marks (slides_re
 
 def deck_css(style: str = "default") -> str:
     """The stylesheet shared by the decks: layout, and Pygments' colours."""
-    return CSS + HtmlFormatter(style=style).get_style_defs(".reveal pre.d2l-code")
+    return CSS + str(HtmlFormatter(style=style).get_style_defs(".reveal pre.d2l-code"))
 
 
 @dataclass

@@ -138,16 +138,8 @@ def write_api_page(srcdir: str, cfg: D2lConfig) -> str | None:
     return path
 
 
-def setup(app: Sphinx) -> dict[str, Any]:
-    from . import __version__
-    from .mystnb_compat import setup_markdown
-    from .parser import D2lParser
-    from .phase import on_env_get_outdated
-    from .tabs import setup_tabs
-
-    setup_markdown(app)  # myst_parser; MyST-NB first when listed (docs/myst-nb.md)
-    app.setup_extension("sphinx_design")
-    app.add_source_parser(D2lParser, override=True)
+def _add_config_values(app: Sphinx) -> None:
+    """Every field of :class:`~.config.D2lConfig` as a ``d2l_<field>`` config value."""
     for f in fields(D2lConfig):
         default = f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
         # a choice: Sphinx's ENUM; ``d2l_timeout = 1200`` is fine: no "has type int,
@@ -157,49 +149,49 @@ def setup(app: Sphinx) -> dict[str, Any]:
         if isinstance(default, float):
             default = _number_default(default)
         app.add_config_value(f"d2l_{f.name}", default, f.metadata["rebuild"], types)
-    app.connect("config-inited", on_config_inited)
-    app.connect("builder-inited", on_builder_inited)
-    app.connect("env-get-outdated", on_env_get_outdated)
+
+
+def setup(app: Sphinx) -> dict[str, Any]:
+    """Register everything, in the order the handlers of one event must run."""
+    from . import __version__
     from .config_error import install as short_config_errors
-    from .mathjax_classes import setup_mathjax_classes  # MathJax typesets the dialect's math
-    from .reporting import setup_phase_lines  # the phase's lines after "updating environment"
-    from .static_paths import setup_static_paths  # no "configuration has changed" each time
-
-    short_config_errors()  # a wrong d2l_* value: Sphinx's short error, no crash report
-    setup_phase_lines(app)
-    setup_static_paths(app)
-    setup_mathjax_classes(app)
-    from .page_settings import on_source_read  # a page's d2l front matter: its problems
-    from .reporting import on_build_finished  # d2l_raise_on_error: exit status 1
-
-    app.connect("source-read", on_source_read)
-    app.connect("build-finished", on_build_finished)
-    app.add_env_collector(D2lCollector)
+    from .directives import setup_directives
     from .encoding import on_env_before_read_docs
-
-    app.connect("env-before-read-docs", on_env_before_read_docs)
-    setup_tabs(app)
-    from .latex import setup_latex  # one framework in LaTeX/text, SVG → PDF
-
-    setup_latex(app)
+    from .latex import setup_latex
+    from .mathjax_classes import setup_mathjax_classes
+    from .mystnb_compat import setup_markdown
+    from .originals import setup_originals
+    from .outputs import setup_outputs
+    from .page_settings import on_source_read
+    from .parser import D2lParser
+    from .phase import on_env_get_outdated
+    from .publish import setup_publish
+    from .reporting import on_build_finished, setup_phase_lines
+    from .slides_build import setup_slides
+    from .static_paths import setup_static_paths
+    from .tabs import setup_tabs
     from .toc import setup_toc
 
-    setup_toc(app)
-    from .outputs import setup_outputs
-
-    setup_outputs(app)
-    from .directives import setup_directives
-
-    setup_directives(app)
-    from .originals import setup_originals  # bilingual books: originals, untranslated text
-
-    setup_originals(app)
-    from .publish import setup_publish  # notebooks, zips, download / Colab links
-
-    setup_publish(app)
-    from .slides_build import setup_slides  # reveal.js decks of the slide marks
-
-    setup_slides(app)
+    setup_markdown(app)  # myst_parser; MyST-NB first when listed (docs/myst-nb.md)
+    app.setup_extension("sphinx_design")
+    app.add_source_parser(D2lParser, override=True)
+    _add_config_values(app)
+    app.connect("config-inited", on_config_inited)
+    app.connect("builder-inited", on_builder_inited)
+    app.connect("env-get-outdated", on_env_get_outdated)  # the execution phase
+    short_config_errors()  # a wrong d2l_* value: Sphinx's short error, no crash report
+    setup_phase_lines(app)  # the phase's lines after "updating environment"
+    setup_static_paths(app)  # no "configuration has changed" on every build
+    setup_mathjax_classes(app)  # MathJax typesets the dialect's math
+    app.connect("source-read", on_source_read)  # a page's d2l front matter: its problems
+    app.connect("build-finished", on_build_finished)  # d2l_raise_on_error: exit status 1
+    app.add_env_collector(D2lCollector)
+    app.connect("env-before-read-docs", on_env_before_read_docs)
+    for part in (setup_tabs, setup_latex, setup_toc, setup_outputs, setup_directives,
+                 setup_originals, setup_publish, setup_slides):
+        # tab sets; one framework in LaTeX/text, SVG -> PDF; toc; outputs; directives;
+        # originals of bilingual books; notebooks, zips and links; reveal.js decks
+        part(app)
     return {"version": __version__, "parallel_read_safe": True, "parallel_write_safe": True,
             "env_version": 2}
 

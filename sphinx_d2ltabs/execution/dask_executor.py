@@ -60,8 +60,8 @@ class DaskExecutor:
     def __enter__(self) -> DaskExecutor:
         timeout = self.cfg.executor_connect_timeout
         try:
-            self.client = distributed.Client(self.address, timeout=timeout,
-                                             set_as_default=False)
+            self.client = distributed.Client(  # type: ignore[no-untyped-call,unused-ignore]
+                self.address, timeout=timeout, set_as_default=False)
         except Exception as err:
             raise ExecutorError(
                 f"d2l_executor = {self.cfg.executor!r}: cannot reach the Dask scheduler at "

@@ -87,7 +87,7 @@ class DaskRun:
         self.callback_error: BaseException | None = None
         self.lost_since: float | None = None
         """Since when the client has been without its scheduler."""
-        self.cancel = distributed.Event(spec.event, client=self.client)
+        self.cancel = distributed.Event(spec.event, client=self.client)  # type: ignore[no-untyped-call,unused-ignore]
 
     def execute(self, ordered: Sequence[Job]) -> dict[tuple[str, str], JobResult]:
         self.total = len(ordered)
@@ -269,7 +269,7 @@ class DaskRun:
         if str(getattr(self.client, "status", "running")) != "running":
             return  # (no scheduler to tell: its workers drop the tasks of a lost client)
         with contextlib.suppress(Exception):
-            self.cancel.set()
+            self.cancel.set()  # type: ignore[no-untyped-call,unused-ignore]
         with contextlib.suppress(Exception):
             self.client.cancel(futures)
         deadline = time.monotonic() + CLEANUP_TIMEOUT
@@ -281,7 +281,8 @@ class DaskRun:
             if kind == "event":
                 self._event(payload)
         with contextlib.suppress(Exception):
-            self.cancel.clear()  # (every task that saw it has ended: free it)
+            # (every task that saw it has ended: free it)
+            self.cancel.clear()  # type: ignore[no-untyped-call,unused-ignore]
 
     # ------------------------------------------------------------------ reports
     def _call(self, callback: Any, *args: Any) -> None:

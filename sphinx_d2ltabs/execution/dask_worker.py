@@ -269,7 +269,7 @@ def _cancel_event(spec: TaskSpec) -> Any:
     with contextlib.suppress(Exception):
         from distributed import Event, get_client
 
-        return Event(spec.event, client=get_client())
+        return Event(spec.event, client=get_client())  # type: ignore[no-untyped-call,unused-ignore]
     return None
 
 

@@ -88,8 +88,8 @@ def _length(value: Any) -> str | None:
     if isinstance(value, int | float) and value > 0:
         return f"{value:g}px"
     if isinstance(value, str) and LENGTH.match(value.strip()):
-        value = value.strip()
-        return value + "px" if value[-1].isdigit() else value
+        text = str(value).strip()
+        return text + "px" if text[-1].isdigit() else text
     return None
 
 
