@@ -16,6 +16,9 @@ ROOTS = Path(__file__).parent / "roots"
 
 # kernels started by tests must not pick up a user's IPython profile or config
 os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+# sphinx-build subprocesses print plain text: Sphinx colours its output when CI=true (as CI
+# sets it) even into a pipe, and tests read that output
+os.environ["NO_COLOR"] = "1"
 
 
 @pytest.fixture(scope="session")
