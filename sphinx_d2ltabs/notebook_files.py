@@ -281,8 +281,8 @@ def write_notebooks(app: Sphinx, root: str, book: str) -> WriteSummary:
     writer = NotebookWriter(app, root, manifest)
     book_fp = _digest(writer.base, book_fingerprint(app, app.env))
     if manifest.get("book") == book_fp and writer.all_there(manifest, root, book):
-        writer.summary.unchanged = sum(len(rels) for entry in writer.old.values()
-                                       for rels in entry["files"].values())
+        # (one notebook per framework of a page; its images are not counted)
+        writer.summary.unchanged = sum(len(entry["files"]) for entry in writer.old.values())
         return writer.summary
     pages: dict[str, dict[str, Any]] = {}
     for docname, path in md_pages(app.env):

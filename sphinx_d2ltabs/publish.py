@@ -42,8 +42,8 @@ STUDIOLAB_URL = "https://studiolab.sagemaker.aws/import/github/{repo}/blob/{bran
 
 
 def book_name(project: str) -> str:
-    """The zips' base name: the project, lower case, words joined by ``-``."""
-    return re.sub(r"[^a-z0-9]+", "-", project.lower()).strip("-") or "book"
+    """The zips' base name: the project, lower case, words (any script) joined by ``-``."""
+    return re.sub(r"[\W_]+", "-", project.lower()).strip("-") or "book"
 
 
 def hosted_url(template: str, repository: str, default_branch: str, docname: str) -> str:

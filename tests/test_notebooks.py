@@ -318,6 +318,10 @@ def test_hosted_urls_and_link_box() -> None:
         "chapter_x/page.ipynb")
     assert hosted_url("{repo}|{branch}|{path}", "o/r@dev", "main", "a") == "o/r|dev|a.ipynb"
     assert book_name("Dive into Deep Learning!") == "dive-into-deep-learning"
+    # words of any script are kept (d2l-zh, d2l-vi): not "book", not "m-m-nh-v-o-h-c"
+    assert book_name("动手学深度学习") == "动手学深度学习"
+    assert book_name("Đắm mình vào Học Sâu") == "đắm-mình-vào-học-sâu"
+    assert book_name("!!!") == "book"
     box = links_html([FrameworkLinks("alpha", "Alpha", notebook="a.ipynb"),
                       FrameworkLinks("beta", "Beta"),
                       FrameworkLinks("gamma", "G<&>", colab="https://c/x?a=1&b=2")], "alpha")
@@ -482,6 +486,9 @@ def test_switches_and_a_second_build(tmp_path: Path, prime_cache: Callable[..., 
     assert os.stat(Path(third.outdir, "_notebooks", "nb-book-beta.zip")).st_mtime_ns == stamp
     assert "And another." in text_of(read_nb(third, "alpha", "chapter/two"))
     assert warnings_of(third) == []
+    fourth = build(src)  # nothing changed: the 9 notebooks (not their images) unchanged
+    assert "[d2l] notebooks: 0 written, 9 unchanged, 0 zip(s) written" in (
+        fourth.status.getvalue())
 
 
 def test_execute_off_and_a_corrupt_manifest(tmp_path: Path,
