@@ -253,21 +253,54 @@ def _newlines_before(state: StateInline, pos: int) -> int:
 # --------------------------------------------------------------------------- slide marks
 
 
-def strip_slide_marks(text: str, mark: str, keep: bool) -> str:
-    r"""Remove the slide marks ``(MMtextMM)`` / ``[MMtextMM]`` (``MM`` = ``mark`` twice) from
-    ``text``, keeping ``text`` or not; ``[MMtextMM](url)`` stays (a link).
+CODE_MASK = "\ue000"
+"""What :func:`mask_code_spans` puts in place of each character of a code span."""
+_BACKTICKS = re.compile(r"(?<!\\)`+")
 
-    The same as ``re.sub`` of ``\(MM(.+?)MM\)|\[MM(.+?)MM\](?!\()`` (DOTALL), in linear time:
-    that regex scans to the end of the text from every opener that is never closed.
+
+def mask_code_spans(text: str) -> str:
+    """``text`` with each character of its code spans (CommonMark: a run of backticks up
+    to the next run of the same length, backticks included) replaced by
+    :data:`CODE_MASK`: the same length, no mark inside. A run without a closer is text."""
+    runs: dict[int, list[int]] = {}
+    found = [(m.start(), m.end()) for m in _BACKTICKS.finditer(text)]
+    for start, end in found:
+        runs.setdefault(end - start, []).append(start)
+    pieces: list[str] = []
+    done = 0
+    for start, end in found:
+        if start < done:
+            continue
+        same = runs[end - start]
+        k = bisect_left(same, end)
+        if k == len(same):
+            continue
+        close = same[k] + (end - start)
+        pieces += [text[done:start], CODE_MASK * (close - start)]
+        done = close
+    return "".join(pieces) + text[done:] if pieces else text
+
+
+def mark_pairs(text: str, mark: str) -> list[tuple[int, int]]:
+    r"""The slide marks ``(MMtextMM)`` / ``[MMtextMM]`` (``MM`` = ``mark`` twice) of
+    ``text`` as ``(opener, closer)`` positions: an opener with the first closer of its
+    kind after a non-empty text; ``[MMtextMM](url)`` is a link; nothing inside a code span
+    is a mark (d2lbook's regex takes those too: its bug; a page that shows ``[**x**]``
+    as code keeps it).
+
+    Pairs as ``re.sub`` of ``\(MM(.+?)MM\)|\[MM(.+?)MM\](?!\()`` (DOTALL) does, in linear
+    time: that regex scans to the end of the text from every opener that is never closed.
     """
-    pair = re.escape(mark * 2)
     if mark * 2 not in text:
-        return text
+        return []
+    if "`" in text:
+        text = mask_code_spans(text)
+    pair = re.escape(mark * 2)
     closers = {
         "(": [m.start() for m in re.finditer(f"(?={pair}\\))", text)],
         "[": [m.start() for m in re.finditer(f"(?={pair}\\](?!\\())", text)],
     }
-    out: list[str] = []
+    pairs: list[tuple[int, int]] = []
     done = 0  # text[:done] is handled
     for m in re.finditer(f"(?=[(\\[]{pair})", text):
         start = m.start()
@@ -277,10 +310,20 @@ def strip_slide_marks(text: str, mark: str, keep: bool) -> str:
         k = bisect_left(ends, start + 4)  # the text between the marks is not empty
         if k == len(ends):
             continue
+        pairs.append((start, ends[k]))
+        done = ends[k] + 3
+    return pairs
+
+
+def strip_slide_marks(text: str, mark: str, keep: bool) -> str:
+    """Remove the slide marks of ``text`` (:func:`mark_pairs`), keeping their text or not."""
+    out: list[str] = []
+    done = 0
+    for start, end in mark_pairs(text, mark):
         out.append(text[done:start])
         if keep:
-            out.append(text[start + 3 : ends[k]])
-        done = ends[k] + 3
+            out.append(text[start + 3 : end])
+        done = end + 3
     out.append(text[done:])
     return "".join(out)
 

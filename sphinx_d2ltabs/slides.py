@@ -32,7 +32,7 @@ import io
 import itertools
 import re
 import tokenize
-from bisect import bisect_left, bisect_right
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -43,7 +43,7 @@ from nbformat import NotebookNode
 
 from .cells import Cell
 from .execution.model import JobResult
-from .mdit_syntax import FENCE_START
+from .mdit_syntax import FENCE_START, mark_pairs
 from .notebooks import NBFORMAT_MINOR, Code, Part, framework_notebook
 
 #: The marks in a page's text after :func:`mark_page` (Unicode private use characters).
@@ -66,33 +66,6 @@ TRAILING = ",. \n:，。："
 
 
 # ---------------------------------------------------------------------- marks
-
-
-def mark_pairs(text: str, mark: str) -> list[tuple[int, int]]:
-    """The marks ``(MMtextMM)`` / ``[MMtextMM]`` (``MM`` = ``mark`` twice) of ``text`` as
-    ``(opener, closer)`` positions, paired as :func:`.mdit_syntax.strip_slide_marks`
-    pairs them: an opener with the first closer of its kind after a non-empty text;
-    ``[MMtextMM](url)`` is a link."""
-    pair = re.escape(mark * 2)
-    if mark * 2 not in text:
-        return []
-    closers = {
-        "(": [m.start() for m in re.finditer(f"(?={pair}\\))", text)],
-        "[": [m.start() for m in re.finditer(f"(?={pair}\\](?!\\())", text)],
-    }
-    pairs: list[tuple[int, int]] = []
-    done = 0
-    for m in re.finditer(f"(?=[(\\[]{pair})", text):
-        start = m.start()
-        if start < done:
-            continue
-        ends = closers[text[start]]
-        k = bisect_left(ends, start + 4)  # the text between the marks is not empty
-        if k == len(ends):
-            continue
-        pairs.append((start, ends[k]))
-        done = ends[k] + 3
-    return pairs
 
 
 def mark_text(text: str) -> str:

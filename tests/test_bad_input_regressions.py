@@ -9,11 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from helpers import warnings_of
 from sphinx_d2ltabs.cells import HIDE_MARK, flatten_tab_branches
 from sphinx_d2ltabs.dialect import read_document, strip_slide_marks
 from sphinx_d2ltabs.mdit_d2l import dialect_md_parser
+from sphinx_d2ltabs.mdit_syntax import CODE_MASK, mask_code_spans
 
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5E"
@@ -211,3 +214,23 @@ def test_long_lines_in_cells() -> None:
     branch = "if " + "tab.selected(" * 5000
     assert flatten_tab_branches([branch, "    y = 1"], "alpha") == [branch, "    y = 1"]
     assert flatten_tab_branches(["if tab.selected('alpha'):", "    y = 1"], "alpha") == ["y = 1"]
+
+
+@pytest.mark.parametrize(("text", "kept"), [
+    ("`[**a**]`", "`[**a**]`"),                       # a code span shows the mark as written
+    ("``(**a**) ` b``", "``(**a**) ` b``"),           # a longer run with a backtick inside
+    ("[**a `x` b**]", "a `x` b"),                     # a mark around a code span
+    ("`open (**a**)", "`open a"),                     # a run without a closer is text
+    ("\\`(**a**)\\`", "\\`a\\`"),                      # escaped backticks are text
+])
+def test_slide_marks_in_code_spans(text: str, kept: str) -> None:
+    """Nothing inside a code span is a mark (d2lbook's regex strips those too: its bug)."""
+    assert strip_slide_marks(text, "*", True) == kept
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+@given(st.text(alphabet="`\\ab(*[~])", max_size=40))
+def test_code_span_mask_keeps_the_length(text: str) -> None:
+    masked = mask_code_spans(text)
+    assert len(masked) == len(text)
+    assert all(a in (b, CODE_MASK) for a, b in zip(masked, text, strict=True))
