@@ -185,7 +185,13 @@ def is_placeholder(block: Block, pattern: re.Pattern[str]) -> bool:
             text.rsplit("\n", 1)[1]):
         text = text.rsplit("\n", 1)[0].strip()  # (a title's text)
     image = IMAGE_ONLY.match(text)
-    text = image.group(1) if image else text
+    return is_placeholder_text(image.group(1) if image else text, pattern)
+
+
+def is_placeholder_text(text: str, pattern: re.Pattern[str]) -> bool:
+    """The one placeholder rule of the status report and the rendered page: ``pattern``
+    (``d2l_translation_placeholder``, compiled ``re.MULTILINE``) or d2l-vn's
+    (:data:`KNOWN_PLACEHOLDER`) in ``text``."""
     return pattern.search(text) is not None or KNOWN_PLACEHOLDER.search(text) is not None
 
 

@@ -34,7 +34,7 @@ from markdown_it.tree import SyntaxTreeNode
 from myst_parser.warnings_ import MystWarnings
 from sphinx.transforms.post_transforms import SphinxPostTransform
 
-from .bilingual import classify_comment, comment_text
+from .bilingual import classify_comment, comment_text, is_placeholder_text
 from .cells import parse_fence_info
 from .i18n import original_label, untranslated_note
 from .state import get_state
@@ -74,8 +74,9 @@ def book_language(env: BuildEnvironment | None) -> str | None:
 
 
 def is_placeholder(text: str, cfg: D2lConfig) -> bool:
-    """Is a paragraph's source an untranslated placeholder (as the status report counts)?"""
-    return re.compile(cfg.translation_placeholder, re.MULTILINE).search(text.strip()) is not None
+    """Is a paragraph's source an untranslated placeholder (the status report's rule)?"""
+    return is_placeholder_text(text.strip(), re.compile(cfg.translation_placeholder,
+                                                        re.MULTILINE))
 
 
 def fill_title(title: nodes.Element, rendered: list[nodes.Node]) -> bool:

@@ -125,6 +125,16 @@ def test_placeholder_is_replaced_by_its_original(build: Callable[..., Built]) ->
     assert box.find_next_sibling("section")["id"] == "tom-tat"
 
 
+def test_page_and_report_share_the_placeholder_rule(build: Callable[..., Built]) -> None:
+    """d2l-vn's placeholders count as untranslated in the status report whatever
+    d2l_translation_placeholder says; the page replaces them by the same rule."""
+    from sphinx_d2ltabs.config import GENERIC_PLACEHOLDER
+
+    page = build("originals", d2l_translation_placeholder=GENERIC_PLACEHOLDER).page(
+        "softmax.html")
+    assert page.select("div.d2l-untranslated") and PLACEHOLDER not in page.get_text()
+
+
 def test_placeholder_title_and_caption_take_the_original(build: Callable[..., Built]) -> None:
     built = build("originals")
     page = built.page("softmax.html")
