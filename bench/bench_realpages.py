@@ -22,9 +22,9 @@ set-up code (``build_metrics.py``). Needs the environment of ``bash bench/setup.
     git --git-dir=D2L_EN/.git archive HEAD chapter_preface chapter_preliminaries \\
         chapter_linear-regression chapter_builders-guide/use-gpu.md \\
         chapter_appendix-tools-for-deep-learning/utils.md \\
-        config.ini d2l d2l.bib img | tar -x -C /tmp/d2l-en
-    bench/.venvs/realpages/bin/python bench/bench_realpages.py --d2l-en /tmp/d2l-en \\
-        --variant before=/tmp/before --variant after=. --runs 2
+        config.ini d2l d2l.bib img | tar -x -C PAGES_DIR
+    bench/.venvs/realpages/bin/python bench/bench_realpages.py --d2l-en PAGES_DIR \\
+        --variant before=BEFORE_DIR --variant after=. --runs 2
 """
 
 from __future__ import annotations
