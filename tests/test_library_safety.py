@@ -135,6 +135,17 @@ def test_d2lbook_module_is_replaced_only_with_its_header_in_the_config(book: Pat
         "build then replaces the file), delete the file, or set d2l_lib_modules or "
         "d2l_lib_dir to write the module elsewhere"))]
     assert (book / "d2l" / "alpha.py").read_text() == old
+    # a configured header that is not the file's: the message says so (the build keeps
+    # the file's own header by default, so only such a header stops it)
+    result = generate_library(book, TABS, LibraryConfig(headers={"alpha": "import os\n"},
+                                                        keep_headers=True))
+    assert issues(result) == [("", 0, (
+        "d2l/alpha.py was written by d2lbook build lib and its text above the WARNING "
+        "banner is not d2l_lib_headers['alpha']: kept, without the #@save code of alpha; "
+        "remove d2l_lib_headers['alpha'] (the text above the banner is kept by default) "
+        "or make it that text, delete the file, or set d2l_lib_modules or d2l_lib_dir to "
+        "write the module elsewhere"))]
+    assert (book / "d2l" / "alpha.py").read_text() == old
     # the header is in the config now: replacing the file loses nothing
     config = LibraryConfig(headers={"alpha": header})
     result = generate_library(book, TABS, config)

@@ -127,9 +127,18 @@ def _foreign(text: str, header: str) -> str:
     return "foreign"
 
 
-def kept_message(kind: str, shown: str, framework: str, reason: str = "") -> str:
+def kept_message(kind: str, shown: str, framework: str, reason: str = "",
+                 header: str = "") -> str:
+    """Why the file at ``shown`` is kept, and the ways out (``header``: the configured
+    header of a d2lbook module that differs from the file's)."""
     fix = (f"move its code into d2l_lib_headers[{framework!r}], or set d2l_lib_modules or "
            "d2l_lib_dir to write the module elsewhere")
+    if kind == "d2lbook" and header.strip():
+        return (f"{shown} was written by d2lbook build lib and its text above the WARNING "
+                f"banner is not d2l_lib_headers[{framework!r}]: kept, without the #@save code "
+                f"of {framework}; remove d2l_lib_headers[{framework!r}] (the text above the "
+                "banner is kept by default) or make it that text, delete the file, or set "
+                "d2l_lib_modules or d2l_lib_dir to write the module elsewhere")
     if kind == "d2lbook":
         return (f"{shown} was written by d2lbook build lib: kept, without the #@save code of "
                 f"{framework}; put the text above its WARNING banner into "
@@ -161,7 +170,7 @@ def write_module(path: str, text: str, *, shown: str, framework: str,
     else:
         kind = _foreign(existing, header) if existing is not None else ""
     if kind:
-        out.kept, out.content = kept_message(kind, shown, framework), existing
+        out.kept, out.content = kept_message(kind, shown, framework, header=header), existing
         return out
     folder = os.path.dirname(path) or "."
     try:
