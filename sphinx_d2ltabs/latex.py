@@ -47,7 +47,7 @@ RSVG = "rsvg-convert"
 CONVERT_TIMEOUT = 120
 #: the subtype of this module's warnings (an SVG that can't be shown is an output image
 #: the build can't write for this builder)
-WARNING = D2lWarning.OUTPUT
+WARNING = D2lWarning.IMAGE
 #: what to install, in the warning
 INSTALL_HINT = ("install rsvg-convert (Debian/Ubuntu: apt-get install librsvg2-bin; "
                 "Fedora: dnf install librsvg2-tools; macOS: brew install librsvg; conda: "

@@ -46,6 +46,9 @@ class D2lWarning(StrEnum):
             "figure option, an unknown role, a bad ``#@gpus`` value): kept as text or ignored.")
     CITE = ("cite", "A citation or ``:bibliography:`` that needs sphinxcontrib-bibtex, or a "
             "citation that cannot be rendered.")
+    IMAGE = ("image", "An image the builder cannot show: SVG plots and figures in LaTeX/PDF "
+             "with no SVG converter installed (once per build), or an SVG that fails to "
+             "convert (left out).")
     FIGURE = ("figure", "A figure's ``:width:`` or ``:height:`` is not a length: the figure "
               "is shown without it.")
     TOC = ("toc", "A circular toc (a page listed, directly or not, below itself): the entry "

@@ -150,7 +150,7 @@ def test_svg_plot_and_figure_become_pdf(make_app: Any, tmp_path: Path) -> None:
     # a broken SVG: one warning at its figure, the build goes on
     (warning,) = warnings_of(app)
     assert "single.md" in warning and "cannot convert" in warning
-    assert "bad.svg" in warning and "[d2l.output]" in warning
+    assert "bad.svg" in warning and "[d2l.image]" in warning
     # a second build converts nothing again (the conversions are newer than their SVGs)
     converted = Path(app.doctreedir) / "images"
     mtimes = {p.name: p.stat().st_mtime_ns for p in converted.glob("*.pdf")}
@@ -166,7 +166,7 @@ def test_svg_without_converter_warns_once(make_app: Any, tmp_path: Path,
     app, tex = build_tex(make_app, copy_root(tmp_path, "pdf"), d2l_nonhtml_tabs="pytorch")
     (warning,) = warnings_of(app)  # once, for the plot and the figure
     assert "SVG images (plot outputs, figures) cannot be shown in the latex output" in warning
-    assert "apt-get install librsvg2-bin" in warning and "[d2l.output]" in warning
+    assert "apt-get install librsvg2-bin" in warning and "[d2l.image]" in warning
     # the plot is shown as its text, the figure by its caption; no \includegraphics of SVG
     assert "\\PYGZlt{}Figure size 200x100 with 1 Axes\\PYGZgt{}" in tex
     assert "A shape" in tex and "sphinxincludegraphics" not in tex
