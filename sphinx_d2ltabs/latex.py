@@ -12,7 +12,7 @@
   (``d2l.use_svg_display()``) and SVG figures of the pages become vector PDF images.
   A conversion is kept between builds (its file is newer than the SVG).
 * :class:`SvgWithoutConverter` – where the builder can't show SVG and no converter is
-  there: one ``d2l.output`` warning per build that says what to install; plots fall back
+  there: one ``d2l.image`` warning per build that says what to install; plots fall back
   to their text (``<Figure size ...>``), SVG figures keep their caption.
 """
 
@@ -45,8 +45,7 @@ SVG = "image/svg+xml"
 RSVG = "rsvg-convert"
 #: seconds one conversion may take (a huge or hostile SVG must not hang the build)
 CONVERT_TIMEOUT = 120
-#: the subtype of this module's warnings (an SVG that can't be shown is an output image
-#: the build can't write for this builder)
+#: the subtype of this module's warnings (an SVG image this builder can't show)
 WARNING = D2lWarning.IMAGE
 #: what to install, in the warning
 INSTALL_HINT = ("install rsvg-convert (Debian/Ubuntu: apt-get install librsvg2-bin; "
