@@ -66,6 +66,20 @@ def atomic_write(path: str, data: bytes | str) -> None:
         raise
 
 
+def write_unless_same(path: str, data: bytes) -> bool:
+    """Write ``data`` to ``path`` atomically unless the file already holds it (compared
+    when the sizes agree); True if written. Raises ``OSError`` as :func:`atomic_write`."""
+    try:
+        if os.path.getsize(path) == len(data):
+            with open(path, "rb") as fh:
+                if fh.read() == data:
+                    return False
+    except OSError:
+        pass
+    atomic_write(path, data)
+    return True
+
+
 def remove_stale_temporaries(folder: str, max_age: float = STALE_TMP_SECONDS) -> int:
     """Remove temporary files of :func:`atomic_write` older than ``max_age`` seconds in
     ``folder`` (left by a killed writer); return how many were removed."""

@@ -37,9 +37,9 @@ from typing import TYPE_CHECKING, Any
 from sphinx.application import Sphinx
 from sphinx.util import logging
 
-from .fileio import atomic_write
+from .fileio import atomic_write, write_unless_same
 from .notebooks import Code, Part, Prose, framework_notebook, notebook_bytes, split_page
-from .phase import md_pages
+from .phase import md_pages, open_cache
 from .state import D2lState, get_state
 from .warnings_ import D2lWarning, warn
 
@@ -100,6 +100,28 @@ def local_images(parts: Iterable[Part], framework: str, docname: str,
     return list(found)
 
 
+class PageResults:
+    """The results the notebooks and the slides show: this build's, else the cache's (opened
+    when first needed; no warning: the execution phase reported what is missing)."""
+
+    def __init__(self, state: D2lState) -> None:
+        self.state = state
+        self._cache: TieredCache | None = None
+
+    def get(self, plan: PagePlan, fw: str) -> JobResult | None:
+        """The result of (page, framework) for the page's job in ``fw`` (None: no job)."""
+        job = plan.jobs.get(fw)
+        if job is None:
+            return None
+        key = plan.keys[fw]
+        result = self.state.results.get((plan.docname, fw))
+        if result is None or result.key != key:
+            if self._cache is None:
+                self._cache = open_cache(self.state)
+            result = self._cache.load(key, remove_corrupt=False).result
+        return result.for_job(job) if result is not None else None
+
+
 class NotebookWriter:
     """Writes the notebooks of one build's pages."""
 
@@ -118,7 +140,7 @@ class NotebookWriter:
         self.summary = WriteSummary()
         self.changed: set[str] = set()
         """Frameworks whose files were written or removed."""
-        self._cache: TieredCache | None = None
+        self.results = PageResults(self.state)
         self._md: Any = None
 
     @functools.cached_property
@@ -174,7 +196,7 @@ class NotebookWriter:
         from .gpu_need import page_gpus
 
         cells = [p.cell for p in parts if isinstance(p, Code)]
-        result = self._result(plan, fw) if self.with_outputs else None
+        result = self.results.get(plan, fw) if self.with_outputs else None
         nb = framework_notebook(parts, fw, lambda c: str(self.cfg.code(c, fw)), result,
                                 gpus=page_gpus(cells, fw, self.cfg),
                                 metadata={"d2l": {"framework": fw, "page": docname}})
@@ -199,33 +221,10 @@ class NotebookWriter:
             out.append(image)
         return out
 
-    def _result(self, plan: PagePlan, fw: str) -> JobResult | None:
-        """This build's result of (page, framework), else the cache's (no warning: the
-        execution phase reported what is missing)."""
-        job = plan.jobs.get(fw)
-        if job is None:
-            return None
-        key = plan.keys[fw]
-        result = self.state.results.get((plan.docname, fw))
-        if result is None or result.key != key:
-            if self._cache is None:
-                from .phase import open_cache
-
-                self._cache = open_cache(self.state)
-            result = self._cache.load(key, remove_corrupt=False).result
-        return result.for_job(job) if result is not None else None
-
     def _put(self, fw: str, rel: str, data: bytes) -> bool:
         """Write ``<root>/<fw>/<rel>`` unless it holds ``data``; True if written."""
-        path = os.path.join(self.root, fw, *rel.split("/"))
-        try:
-            if os.path.getsize(path) == len(data):
-                with open(path, "rb") as fh:
-                    if fh.read() == data:
-                        return False
-        except OSError:
-            pass
-        atomic_write(path, data)
+        if not write_unless_same(os.path.join(self.root, fw, *rel.split("/")), data):
+            return False
         self.changed.add(fw)
         return True
 

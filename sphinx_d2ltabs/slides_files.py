@@ -25,14 +25,14 @@ from typing import TYPE_CHECKING, Any
 from sphinx.application import Sphinx
 from sphinx.util import docname_join, logging
 
-from .fileio import atomic_write
+from .fileio import atomic_write, write_unless_same
+from .notebook_files import PageResults, local_images, page_reader
 from .notebook_refs import Resolutions, SphinxReferences
 from .notebooks import Code, Link, Prose
 from .state import get_state
 from .warnings_ import D2lWarning, warn
 
 if TYPE_CHECKING:
-    from .execution.model import JobResult
     from .runner import PagePlan
     from .slides_render import DeckRenderer
 
@@ -98,8 +98,7 @@ class SlideWriter:
         self.written = 0
         self.unchanged = 0
         self._md: Any = None
-        self._cache: Any = None
-        self._page_reader: Any = None
+        self.results = PageResults(self.state)
 
     def page(self, docname: str, path: str, frameworks: list[str]) -> dict[str, Any]:
         """Write a page's decks (unless unchanged); its manifest entry."""
@@ -111,7 +110,7 @@ class SlideWriter:
             raw = fh.read()
         keys: dict[str, str] = {}
         if self.with_outputs:  # (the execution phase left the pages index: cheap)
-            info = self._reader().read(path)
+            info = page_reader(self.state).read(path)
             keys = plan_page(docname, path, info.cells if info is not None else [],
                              self.cfg, self.state.extras, self.state.lib_path).keys
         title = self.app.env.titles.get(docname)
@@ -144,11 +143,10 @@ class SlideWriter:
     def _deck(self, docname: str, fw: str, parts: list[Any], plan: PagePlan | None,
               title: str) -> list[str]:
         """Write one deck and its images; their paths under ``_slides/``."""
-        from .notebook_files import local_images
         from .slides import slides_notebook
         from .slides_render import DeckOptions
 
-        result = self._result(plan, fw) if plan is not None else None
+        result = self.results.get(plan, fw) if plan is not None else None
         nb = slides_notebook(parts, fw, lambda c: str(self.cfg.code(c, fw)), result,
                              require_marks=False)
         if nb is None:  # (not with require_marks=False)
@@ -175,43 +173,14 @@ class SlideWriter:
             out.append(f"{fw}/{image}")
         return out
 
-    def _reader(self) -> Any:
-        from .notebook_files import page_reader
-
-        if self._page_reader is None:
-            self._page_reader = page_reader(self.state)
-        return self._page_reader
-
-    def _result(self, plan: PagePlan, fw: str) -> JobResult | None:
-        """This build's result of (page, framework), else the cache's."""
-        job = plan.jobs.get(fw)
-        if job is None:
-            return None
-        key = plan.keys[fw]
-        result = self.state.results.get((plan.docname, fw))
-        if result is None or result.key != key:
-            if self._cache is None:
-                from .phase import open_cache
-
-                self._cache = open_cache(self.state)
-            result = self._cache.load(key, remove_corrupt=False).result
-        return result.for_job(job) if result is not None else None
-
     def put(self, rel: str, data: bytes) -> None:
-        """Write ``_slides/<rel>`` unless it holds ``data``."""
-        path = os.path.join(self.root, *rel.split("/"))
-        try:
-            if os.path.getsize(path) == len(data):
-                with open(path, "rb") as fh:
-                    if fh.read() == data:
-                        if rel.endswith(".html"):
-                            self.unchanged += 1
-                        return
-        except OSError:
-            pass
-        atomic_write(path, data)
+        """Write ``_slides/<rel>`` unless it holds ``data`` (decks are counted)."""
+        written = write_unless_same(os.path.join(self.root, *rel.split("/")), data)
         if rel.endswith(".html"):
-            self.written += 1
+            if written:
+                self.written += 1
+            else:
+                self.unchanged += 1
 
     def _still_there(self, entry: dict[str, Any]) -> bool:
         files = entry.get("files")
