@@ -12,28 +12,18 @@ or Playwright is missing; in CI (``CI=true``) it never skips.
 
 from __future__ import annotations
 
-import functools
-import http.server
-import importlib.util
-import os
 import re
 import shutil
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sphinx
+from browser_helpers import ARTIFACTS, build_html, chromium, require_browser, serve
 
 REPO = Path(__file__).resolve().parents[2]
 ROOTS = REPO / "tests" / "roots"
-ARTIFACTS = REPO / "test-artifacts" / "browser"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 HALF = "seeds/seed_000_91ca416a476e5127.html"
 SEED_RST = "seed_003_c73f9b20be4bbae6"
 RST = f"seeds/{SEED_RST}.html"
@@ -53,58 +43,25 @@ COLOURS = """el => {
 }"""
 
 
-def _missing() -> str | None:
-    if not os.path.exists(CHROMIUM):
-        return "Chromium is not installed (run tests/install_browser.sh)"
-    if importlib.util.find_spec("playwright") is None:
-        return "playwright is not installed"
-    return None
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    missing = _missing()
-    if missing:
-        if os.environ.get("CI"):
-            pytest.fail(f"browser test cannot run in CI: {missing}")
-        pytest.skip(missing)
+    require_browser()
     top = tmp_path_factory.mktemp("bilingual")
     served = top / "served"
     for name, (root, options) in BOOKS.items():
         src = top / root
         shutil.copytree(ROOTS / root, src)
         conf = ["html_theme=sphinx_book_theme", "language=vi", *options]
-        cmd = [sys.executable, "-m", "sphinx", "-q", "-b", "html", str(src), str(served / name)]
-        for option in conf:
-            cmd += ["-D", option]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(served)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+        build_html(src, served / name, *(a for option in conf for a in ("-D", option)),
+                   allow_warnings=True)
+    with serve(served) as url:
+        yield url
 
 
 @pytest.fixture
 def browser(site: str) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 def open_page(browser: Any, site: str, path: str, **options: Any) -> Any:

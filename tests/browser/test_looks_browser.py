@@ -10,26 +10,18 @@ Playwright is missing; in CI (``CI=true``) it never skips.
 
 from __future__ import annotations
 
-import functools
-import http.server
-import importlib.util
-import os
-import shutil
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
-from browser_helpers import CONTRAST
+from browser_helpers import (
+    ARTIFACTS,
+    CONTRAST,
+    build_html,
+    chromium,
+    require_browser,
+    serve,
+)
 
-REPO = Path(__file__).resolve().parents[2]
-ARTIFACTS = REPO / "test-artifacts" / "browser"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 CONF = """project = "Looks"
 extensions = ["sphinx_d2ltabs", "sphinx_d2ltabs.local_mathjax"]
 html_theme = "sphinx_book_theme"
@@ -59,80 +51,47 @@ ratio(0)
 """
 
 
-def _missing() -> str | None:
-    if not os.path.exists(CHROMIUM):
-        return "Chromium is not installed (run tests/install_browser.sh)"
-    if importlib.util.find_spec("playwright") is None:
-        return "playwright is not installed"
-    return None
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    missing = _missing()
-    if missing:
-        if os.environ.get("CI"):
-            pytest.fail(f"browser test cannot run in CI: {missing}")
-        pytest.skip(missing)
+    require_browser()
     src = tmp_path_factory.mktemp("looks") / "book"
     src.mkdir()
     (src / "conf.py").write_text(CONF, encoding="utf-8")
     (src / "index.md").write_text(PAGE, encoding="utf-8")
     out = src / "_build" / "html"
-    proc = subprocess.run([sys.executable, "-m", "sphinx", "-q", "-b", "html", str(src),
-                           str(out)], capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "WARNING" not in proc.stderr, proc.stderr
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(out)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    build_html(src, out)
+    with serve(out) as url:
+        yield url
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_outputs_are_readable(site: str, scheme: str) -> None:
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1100, "height": 900},
-                                    color_scheme=scheme)
-            page.goto(f"{site}/index.html")
-            assert page.evaluate("document.documentElement.dataset.theme") == scheme
-            cell = page.locator(".d2l-cell").first
-            # the code in a box with a rule on its left; the outputs indented, without it
-            code = cell.locator(".d2l-cell-input")
-            assert code.evaluate("e => getComputedStyle(e).borderLeftWidth") == "4px"
-            output = cell.locator(".d2l-cell-output")
-            assert output.evaluate("e => parseFloat(getComputedStyle(e).marginLeft)") > 10
-            outputs = {
-                "stdout": cell.locator(".output.stream pre").first,
-                "stderr": cell.locator(".output.stderr pre"),
-                "traceback": page.locator(".output.traceback pre"),
-            }
-            for name, element in outputs.items():
-                assert element.count() == 1, name
-                assert element.evaluate(CONTRAST) >= 4.5, (scheme, name)
-            # the error tint sets stderr apart from stdout
-            tints = [outputs[n].evaluate("e => getComputedStyle(e).backgroundColor")
-                     for n in ("stdout", "stderr")]
-            assert tints[0] != tints[1], tints
-            # ANSI colours, the dark ones too, stay legible
-            spans = page.locator(".output.stream pre span.-Color").all()
-            assert len(spans) >= 3
-            for span in spans:
-                assert span.evaluate(CONTRAST) >= 3, (scheme, span.inner_text())
-            page.screenshot(path=str(ARTIFACTS / f"cells-{scheme}.png"), full_page=True)
-        finally:
-            browser.close()
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1100, "height": 900},
+                                color_scheme=scheme)
+        page.goto(f"{site}/index.html")
+        assert page.evaluate("document.documentElement.dataset.theme") == scheme
+        cell = page.locator(".d2l-cell").first
+        # the code in a box with a rule on its left; the outputs indented, without it
+        code = cell.locator(".d2l-cell-input")
+        assert code.evaluate("e => getComputedStyle(e).borderLeftWidth") == "4px"
+        output = cell.locator(".d2l-cell-output")
+        assert output.evaluate("e => parseFloat(getComputedStyle(e).marginLeft)") > 10
+        outputs = {
+            "stdout": cell.locator(".output.stream pre").first,
+            "stderr": cell.locator(".output.stderr pre"),
+            "traceback": page.locator(".output.traceback pre"),
+        }
+        for name, element in outputs.items():
+            assert element.count() == 1, name
+            assert element.evaluate(CONTRAST) >= 4.5, (scheme, name)
+        # the error tint sets stderr apart from stdout
+        tints = [outputs[n].evaluate("e => getComputedStyle(e).backgroundColor")
+                 for n in ("stdout", "stderr")]
+        assert tints[0] != tints[1], tints
+        # ANSI colours, the dark ones too, stay legible
+        spans = page.locator(".output.stream pre span.-Color").all()
+        assert len(spans) >= 3
+        for span in spans:
+            assert span.evaluate(CONTRAST) >= 3, (scheme, span.inner_text())
+        page.screenshot(path=str(ARTIFACTS / f"cells-{scheme}.png"), full_page=True)
