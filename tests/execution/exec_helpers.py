@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from helpers import wait_until  # noqa: F401 (re-exported: the one polling helper)
-from sphinx_d2ltabs.execution import Job
+from sphinx_d2ltabs.execution import Job, JobResult, Scheduler
 
 T = TypeVar("T")
 
@@ -65,3 +65,34 @@ def guarded(call: Callable[[], T]) -> T:
     if errors:
         raise errors[0]
     return out[0]
+
+
+def fake_job(docname: str, gpus: int = 0, **fields: Any) -> Job:
+    """A job of one cell (line 10) for the fake runners: no kernel runs it."""
+    return Job(docname, "fw", ((10, "print(1)"),), gpus=gpus, **fields)
+
+
+def run_in_thread(scheduler: Scheduler, jobs: Sequence[Job], **kwargs: Any,
+                  ) -> tuple[threading.Thread, dict[str, Any]]:
+    """``scheduler.run(jobs, **kwargs)`` in a thread; :func:`joined` gives its results."""
+    out: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            out["results"] = scheduler.run(jobs, **kwargs)
+        except BaseException as err:  # re-raised by the test
+            out["error"] = err
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    return thread, out
+
+
+def joined(thread: threading.Thread, out: dict[str, Any]) -> dict[tuple[str, str], JobResult]:
+    """The results of :func:`run_in_thread` (its exception re-raised)."""
+    thread.join(HANG_GUARD)
+    assert not thread.is_alive(), "the scheduler did not end"
+    if "error" in out:
+        raise out["error"]
+    results: dict[tuple[str, str], JobResult] = out["results"]
+    return results

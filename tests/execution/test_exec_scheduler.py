@@ -16,10 +16,17 @@ import textwrap
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
-from exec_helpers import HANG_GUARD, MARK_VAR, MakeJob, wait_until
+from exec_helpers import (
+    HANG_GUARD,
+    MARK_VAR,
+    MakeJob,
+    fake_job,
+    joined,
+    run_in_thread,
+    wait_until,
+)
 
 from sphinx_d2ltabs.execution import Job, JobResult, Progress, Scheduler
 
@@ -76,34 +83,6 @@ class FakeRunner:
 
     def release(self, name: str) -> None:
         self.gates[name].set()
-
-
-def fake_job(docname: str, gpus: int = 0, **fields: Any) -> Job:
-    return Job(docname, "fw", ((10, "print(1)"),), gpus=gpus, **fields)
-
-
-def run_in_thread(scheduler: Scheduler, jobs: Sequence[Job],
-                  ) -> tuple[threading.Thread, dict[str, Any]]:
-    out: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            out["results"] = scheduler.run(jobs)
-        except BaseException as err:  # re-raised by the test
-            out["error"] = err
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    return thread, out
-
-
-def joined(thread: threading.Thread, out: dict[str, Any]) -> dict[tuple[str, str], JobResult]:
-    thread.join(HANG_GUARD)
-    assert not thread.is_alive(), "the scheduler did not end"
-    if "error" in out:
-        raise out["error"]
-    results: dict[tuple[str, str], JobResult] = out["results"]
-    return results
 
 
 # each of two cells waits for the other to start: they meet only if they run at once

@@ -16,10 +16,17 @@ import textwrap
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
-from exec_helpers import HANG_GUARD, MARK_VAR, MakeJob, wait_until
+from exec_helpers import (
+    HANG_GUARD,
+    MARK_VAR,
+    MakeJob,
+    fake_job,
+    joined,
+    run_in_thread,
+    wait_until,
+)
 
 from sphinx_d2ltabs.execution import Job, JobResult, Scheduler
 from sphinx_d2ltabs.execution.pool import RunSlots
@@ -87,34 +94,6 @@ class PoolRunner:
         self.gates[name].set()
 
 
-def job(docname: str, gpus: int = 0) -> Job:
-    return Job(docname, "fw", ((10, "print(1)"),), gpus=gpus)
-
-
-def in_thread(scheduler: Scheduler, jobs: Sequence[Job], **kwargs: Any,
-              ) -> tuple[threading.Thread, dict[str, Any]]:
-    out: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            out["results"] = scheduler.run(jobs, **kwargs)
-        except BaseException as err:  # re-raised by the test
-            out["error"] = err
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    return thread, out
-
-
-def joined(thread: threading.Thread, out: dict[str, Any]) -> dict[tuple[str, str], JobResult]:
-    thread.join(HANG_GUARD)
-    assert not thread.is_alive(), "the scheduler did not end"
-    if "error" in out:
-        raise out["error"]
-    results: dict[tuple[str, str], JobResult] = out["results"]
-    return results
-
-
 # ------------------------------------------------------------------ the slots
 
 
@@ -172,10 +151,10 @@ def test_next_jobs_start_while_others_run_in_order() -> None:
     """One worker, two jobs ahead: while the first runs, the next two begin; they run one
     at a time, in the scheduler's order (longest first), never two at once."""
     runner = PoolRunner(hold=["long", "mid", "short"])
-    jobs = [job("short"), job("mid"), job("long")]
+    jobs = [fake_job("short"), fake_job("mid"), fake_job("long")]
     hints = {("long", "fw"): 30.0, ("mid", "fw"): 20.0, ("short", "fw"): 10.0}
-    thread, out = in_thread(Scheduler(1, [], run_job=runner, prestart=2), jobs,
-                            expected_seconds=hints)
+    thread, out = run_in_thread(Scheduler(1, [], run_job=runner, prestart=2), jobs,
+                                expected_seconds=hints)
     runner.wait_for(lambda: len(runner.begun) == 3 and runner.ran == ["long"])
     with runner.cond:
         assert runner.begun == ["long", "mid", "short"]
@@ -192,8 +171,8 @@ def test_a_slot_waits_for_the_job_that_began_first() -> None:
     """The second job's kernel is slow to start: the third (warm first) does not overtake
     it; a job whose kernel fails to start gives its turn to the next."""
     runner = PoolRunner(hold=["a"], slow=["b"], fail_start=["c"])
-    thread, out = in_thread(Scheduler(1, [], run_job=runner, prestart=3),
-                            [job("a"), job("b"), job("c"), job("d")])
+    thread, out = run_in_thread(Scheduler(1, [], run_job=runner, prestart=3),
+                                [fake_job("a"), fake_job("b"), fake_job("c"), fake_job("d")])
     runner.wait_for(lambda: len(runner.begun) == 4 and runner.ran == ["a"])
     runner.finish("a")  # the slot frees while b is still starting and d is warm
     runner.warm("b")
@@ -206,8 +185,8 @@ def test_a_warm_gpu_job_holds_its_gpu() -> None:
     """A GPU job started ahead holds its GPU id from its kernel's start: the next GPU job
     waits for a GPU, a CPU job starts ahead instead."""
     runner = PoolRunner(hold=["g1", "g2", "cpu"])
-    thread, out = in_thread(Scheduler(1, ["7"], run_job=runner, prestart=1),
-                            [job("g1", gpus=1), job("g2", gpus=1), job("cpu")])
+    thread, out = run_in_thread(Scheduler(1, ["7"], run_job=runner, prestart=1),
+                                [fake_job("g1", gpus=1), fake_job("g2", gpus=1), fake_job("cpu")])
     runner.wait_for(lambda: runner.begun == ["g1", "cpu"] and runner.ran == ["g1"])
     assert runner.ids == {"g1": ["7"], "cpu": []}
     runner.finish("g1")
@@ -227,8 +206,8 @@ def test_a_failing_callback_cancels_the_warm_jobs() -> None:
     def broken(job: Job, result: JobResult) -> None:
         raise RuntimeError("cannot store")
 
-    thread, out = in_thread(Scheduler(1, [], run_job=runner, prestart=2, on_result=broken),
-                            [job("a"), job("b"), job("c")])
+    thread, out = run_in_thread(Scheduler(1, [], run_job=runner, prestart=2, on_result=broken),
+                                [fake_job("a"), fake_job("b"), fake_job("c")])
     runner.wait_for(lambda: len(runner.begun) == 3)
     runner.finish("a")
     with pytest.raises(RuntimeError, match="cannot store"):
