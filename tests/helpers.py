@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import time
@@ -21,6 +22,21 @@ def copy_root(tmp_path: Path, name: str) -> Path:
     src = tmp_path / "src"
     shutil.copytree(ROOTS / f"test-{name}", src)
     return src
+
+
+def build_once(src: Path, builder: str = "html", **options: Any) -> Any:
+    """One build of ``src`` in a fresh in-process app (its output captured), cleaned up at
+    once: its outdir, doctrees and env stay readable, and several builds or builders can
+    follow one another in a test. ``options``: SphinxTestApp's (``confoverrides``...)."""
+    from sphinx.testing.util import SphinxTestApp
+
+    app = SphinxTestApp(builder, srcdir=src, status=io.StringIO(), warning=io.StringIO(),
+                        **options)
+    try:
+        app.build()
+    finally:
+        app.cleanup()
+    return app
 
 
 def warnings_of(app: Any) -> list[str]:

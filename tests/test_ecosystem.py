@@ -6,18 +6,16 @@ error, the options table of the docs, MathJax without a CDN."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from helpers import warnings_of
+from helpers import build_once, warnings_of
 
 REPORT = "d2l_execution_report.json"
 SVG = ('<svg xmlns="http://www.w3.org/2000/svg" width="20" height="20">'
@@ -48,20 +46,6 @@ def make_book(root: Path, conf: str = CONF, page: str = PAGE) -> Path:
     return src
 
 
-def build(src: Path, builder: str = "html", **options: Any) -> Any:
-    """One build in a fresh app, cleaned up at once (so that several builders can follow
-    one another in a test)."""
-    from sphinx.testing.util import SphinxTestApp
-
-    app = SphinxTestApp(builder, srcdir=src, status=io.StringIO(), warning=io.StringIO(),
-                        **options)
-    try:
-        app.build()
-    finally:
-        app.cleanup()
-    return app
-
-
 def files_under(root: Path, skip: Path | None = None) -> dict[str, tuple[int, int]]:
     """path → (mtime_ns, size) of every file under ``root`` (but not under ``skip``)."""
     out = {}
@@ -80,7 +64,7 @@ def sphinx_build(src: Path, *options: str) -> subprocess.CompletedProcess[str]:
 
 def test_report_and_images_stay_out_of_every_output(tmp_path: Path) -> None:
     src = make_book(tmp_path)
-    app = build(src)
+    app = build_once(src)
     assert warnings_of(app) == []
     doctrees, out = Path(app.doctreedir), Path(app.outdir)
     report = json.loads((doctrees / REPORT).read_text(encoding="utf-8"))
@@ -96,7 +80,7 @@ def test_report_and_images_stay_out_of_every_output(tmp_path: Path) -> None:
     # EPUB with warnings as errors (it used to warn "unknown mimetype" for the report),
     # LaTeX and text: the same cached results, no report among the outputs
     for builder in ("epub", "latex", "text"):
-        other = build(src, builder, warningiserror=True)
+        other = build_once(src, builder, warningiserror=True)
         assert warnings_of(other) == [], builder
         assert not (Path(other.outdir) / REPORT).exists(), builder
         assert json.loads((Path(other.doctreedir) / REPORT).read_text())["cached"] == 1
@@ -106,7 +90,7 @@ def test_report_and_images_stay_out_of_every_output(tmp_path: Path) -> None:
 
 def test_publish_report_puts_a_copy_on_the_site(tmp_path: Path) -> None:
     src = make_book(tmp_path, CONF + "d2l_execute = 'cache-only'\n")
-    app = build(src, confoverrides={"d2l_publish_report": True})
+    app = build_once(src, confoverrides={"d2l_publish_report": True})
     published = Path(app.outdir, REPORT).read_text(encoding="utf-8")
     assert published == Path(app.doctreedir, REPORT).read_text(encoding="utf-8")
     assert json.loads(published)["executed"] == 0  # (cache-only, nothing cached)
@@ -117,13 +101,13 @@ def test_an_edit_changes_nothing_autobuild_watches(tmp_path: Path) -> None:
     sphinx.testing too): a build after an edit writes nothing else in the source folder,
     so the edit makes one build, not two."""
     src = make_book(tmp_path, CONF.replace("d2l_lib_enable = False\n", ""))
-    build(src)
+    build_once(src)
     before = files_under(src, skip=src / "_build")
     page = src / "index.md"
     page.write_text(page.read_text().replace("Some prose", "Edited prose").replace(
         'print("stdout of the cell")', 'print("edited stdout")'), encoding="utf-8")
     edited = files_under(src, skip=src / "_build")
-    app = build(src)
+    app = build_once(src)
     assert "edited stdout" in Path(app.outdir, "index.html").read_text(encoding="utf-8")
     assert files_under(src, skip=src / "_build") == edited
     assert {k for k in edited if edited[k] != before.get(k)} == {"index.md"}
@@ -131,7 +115,7 @@ def test_an_edit_changes_nothing_autobuild_watches(tmp_path: Path) -> None:
 
 def test_the_phase_has_lines_of_its_own(tmp_path: Path) -> None:
     src = make_book(tmp_path)
-    app = build(src)
+    app = build_once(src)
     lines = re.split(r"[\r\n]+", re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", app.status.getvalue()))
     env = [ln for ln in lines if ln.startswith("updating environment: ")]
     assert env and all("[d2l]" not in ln for ln in env), env
@@ -188,7 +172,7 @@ def test_mathjax_from_the_book_or_the_cdn(tmp_path: Path, local: bool) -> None:
     ext = '"sphinx_d2ltabs", "sphinx_d2ltabs.local_mathjax"' if local else '"sphinx_d2ltabs"'
     conf = CONF.replace('"sphinx_d2ltabs"', ext) + "d2l_execute = 'off'\n"
     src = make_book(tmp_path, conf, MATH)
-    app = build(src)
+    app = build_once(src)
     assert warnings_of(app) == []
     page = Path(app.outdir, "index.html").read_text(encoding="utf-8")
     scripts = re.findall(r'<script[^>]*src="([^"]*(?:mathjax|tex-)[^"]*)"', page)
@@ -207,7 +191,7 @@ def test_mathjax_from_the_book_or_the_cdn(tmp_path: Path, local: bool) -> None:
 def test_a_book_keeps_its_own_mathjax_path(tmp_path: Path) -> None:
     conf = (CONF.replace('"sphinx_d2ltabs"', '"sphinx_d2ltabs", "sphinx_d2ltabs.local_mathjax"')
             + "d2l_execute = 'off'\nmathjax_path = 'https://example.org/mj/tex-svg.js'\n")
-    app = build(make_book(tmp_path, conf, MATH))
+    app = build_once(make_book(tmp_path, conf, MATH))
     page = Path(app.outdir, "index.html").read_text(encoding="utf-8")
     assert 'src="https://example.org/mj/tex-svg.js"' in page
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from helpers import body, copy_root, warnings_of
+from helpers import body, build_once, copy_root, warnings_of
 
 ORDERS = {
     "d2l-first": ["sphinx_d2ltabs", "myst_nb"],
@@ -27,14 +27,7 @@ D2L_JOBS = [("chapter/d2l", "alpha"), ("chapter/d2l", "beta")]
 
 def _build(src: Path, **conf: Any) -> Any:
     """A built app (cleaned up at once: its outdir and env stay readable)."""
-    from sphinx.testing.util import SphinxTestApp
-
-    app = SphinxTestApp("html", srcdir=src, confoverrides=conf)
-    try:
-        app.build()
-    finally:
-        app.cleanup()
-    return app
+    return build_once(src, confoverrides=conf)
 
 
 def report(app: Any) -> dict[str, Any]:

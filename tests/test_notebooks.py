@@ -19,7 +19,7 @@ from typing import Any
 import nbformat
 import pytest
 
-from helpers import html, warnings_of
+from helpers import build_once, html, warnings_of
 from sphinx_d2ltabs.cells import Cell
 from sphinx_d2ltabs.config import ConfigError, D2lConfig, from_mapping
 from sphinx_d2ltabs.execution.model import JobResult
@@ -344,15 +344,7 @@ def test_hosted_repository_options_are_checked(option: str, value: Any, message:
 
 
 def build(src: Path, buildername: str = "html", **conf: Any) -> Any:
-    from sphinx.testing.util import SphinxTestApp
-
-    app = SphinxTestApp(buildername, srcdir=src, confoverrides=conf, status=io.StringIO(),
-                        warning=io.StringIO())
-    try:
-        app.build()
-    finally:
-        app.cleanup()
-    return app
+    return build_once(src, buildername, confoverrides=conf)
 
 
 def copy_book(tmp_path: Path, prime_cache: Callable[..., None]) -> Path:

@@ -9,7 +9,6 @@ its docs, ``docs/user/slides.md``) and the rules of its ``slides.py``; the build
 
 from __future__ import annotations
 
-import io
 import re
 import shutil
 from collections.abc import Callable, Iterator
@@ -22,7 +21,7 @@ from bs4 import BeautifulSoup
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers import body, warnings_of
+from helpers import body, build_once, warnings_of
 from sphinx_d2ltabs.config import ConfigError, from_mapping
 from sphinx_d2ltabs.execution.model import JobResult
 from sphinx_d2ltabs.mdit_d2l import dialect_md_parser
@@ -317,15 +316,7 @@ def test_slides_option_is_checked() -> None:
 
 
 def build(src: Path, **conf: Any) -> Any:
-    from sphinx.testing.util import SphinxTestApp
-
-    app = SphinxTestApp("html", srcdir=src, confoverrides=conf, status=io.StringIO(),
-                        warning=io.StringIO())
-    try:
-        app.build()
-    finally:
-        app.cleanup()
-    return app
+    return build_once(src, confoverrides=conf)
 
 
 def copy_book(tmp_path: Path, prime_cache: Callable[..., None]) -> Path:

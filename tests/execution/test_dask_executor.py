@@ -10,7 +10,6 @@ print what the kernel saw. No assertion depends on time.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import os
@@ -28,7 +27,7 @@ from typing import Any
 import pytest
 from exec_helpers import HANG_GUARD, MARK_VAR, processes_with, wait_until
 
-from helpers import ROOTS, warnings_of
+from helpers import ROOTS, build_once, warnings_of
 from sphinx_d2ltabs.execution.model import Job
 
 distributed = pytest.importorskip("distributed")
@@ -73,14 +72,7 @@ def dask_conf(cluster: Any, **conf: Any) -> dict[str, Any]:
 
 def build(src: Path, **conf: Any) -> tuple[Any, dict[str, Any]]:
     """Build ``src`` in this process; the app (its warnings) and the report."""
-    from sphinx.testing.util import SphinxTestApp
-
-    app = SphinxTestApp("html", srcdir=src, confoverrides=conf, status=io.StringIO(),
-                        warning=io.StringIO())
-    try:
-        app.build()
-    finally:
-        app.cleanup()
+    app = build_once(src, confoverrides=conf)
     report = json.loads(Path(app.doctreedir, "d2l_execution_report.json").read_text())
     return app, report
 
