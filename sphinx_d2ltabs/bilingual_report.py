@@ -63,6 +63,14 @@ class Totals:
         self.missing_original += st.missing_original
         self.pages += 1
 
+    @classmethod
+    def of(cls, pages: Iterable[PageReport]) -> Totals:
+        """The totals of ``pages``."""
+        totals = cls()
+        for page in pages:
+            totals.add(page.status)
+        return totals
+
 
 @dataclass
 class ChapterReport:
@@ -74,10 +82,7 @@ class ChapterReport:
 
     @property
     def totals(self) -> Totals:
-        totals = Totals()
-        for page in self.pages:
-            totals.add(page.status)
-        return totals
+        return Totals.of(self.pages)
 
 
 @dataclass
@@ -88,10 +93,7 @@ class BookReport:
 
     @property
     def totals(self) -> Totals:
-        totals = Totals()
-        for page in self.pages:
-            totals.add(page.status)
-        return totals
+        return Totals.of(self.pages)
 
     @property
     def bilingual(self) -> bool:
