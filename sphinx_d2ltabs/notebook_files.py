@@ -134,7 +134,7 @@ class NotebookWriter:
         self.root = root
         self.old = _valid_pages(manifest)
         self.resolutions = Resolutions(app)
-        self.base = _digest(FORMAT, json.dumps(dataclasses.asdict(self.cfg), sort_keys=True,
+        self.base = digest(FORMAT, json.dumps(dataclasses.asdict(self.cfg), sort_keys=True,
                                                default=str), references_fingerprint(app),
                             str(app.srcdir))
         self.summary = WriteSummary()
@@ -163,7 +163,7 @@ class NotebookWriter:
         # of the cache keys (library, dependencies): the frameworks and keys of the page
         # follow from these and the configuration, so an unchanged page is not parsed
         extras = self.state.extras if self.with_outputs else {}
-        fingerprint = _digest(self.base, hashlib.sha256(raw).hexdigest(),
+        fingerprint = digest(self.base, hashlib.sha256(raw).hexdigest(),
                               json.dumps(extras, sort_keys=True))
         old = self.old.get(docname)
         if old is not None and old.get("fp") == fingerprint and self._still_there(old):
@@ -276,9 +276,9 @@ def write_notebooks(app: Sphinx, root: str, book: str) -> WriteSummary:
     from .phase import book_fingerprint
 
     manifest_path = os.path.join(str(app.doctreedir), MANIFEST)
-    manifest = _read_json(manifest_path)
+    manifest = read_json(manifest_path)
     writer = NotebookWriter(app, root, manifest)
-    book_fp = _digest(writer.base, book_fingerprint(app, app.env))
+    book_fp = digest(writer.base, book_fingerprint(app, app.env))
     if manifest.get("book") == book_fp and writer.all_there(manifest, root, book):
         # (one notebook per framework of a page; its images are not counted)
         writer.summary.unchanged = sum(len(entry["files"]) for entry in writer.old.values())
@@ -308,7 +308,7 @@ def write_notebooks(app: Sphinx, root: str, book: str) -> WriteSummary:
         path = os.path.join(root, name)
         if not rels:  # (no page has a notebook in this framework)
             continue
-        zips[fw] = _digest(name, json.dumps(rels))
+        zips[fw] = digest(name, json.dumps(rels))
         if fw in writer.changed or old_zips.get(fw) != zips[fw] or not os.path.isfile(path):
             atomic_write(path, zip_bytes(os.path.join(root, fw), rels, f"{book}-{fw}"))
             writer.summary.zips.append(name)
@@ -341,8 +341,8 @@ def _valid_pages(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
         try:
             ok = isinstance(entry["fp"], str) and all(
                 isinstance(fw, str) and "/" not in fw and fw not in ("", ".", "..")
-                and all(_inside(rel) for rel in rels) for fw, rels in entry["files"].items()
-            ) and all(_inside(image) and len(stamp) == 2 and all(
+                and all(relative_inside(rel) for rel in rels) for fw, rels in entry["files"].items()
+            ) and all(relative_inside(image) and len(stamp) == 2 and all(
                 isinstance(n, int) for n in stamp) for image, stamp in entry["images"].items())
         except (KeyError, TypeError, AttributeError):
             ok = False
@@ -351,12 +351,14 @@ def _valid_pages(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return valid
 
 
-def _inside(rel: Any) -> bool:
+def relative_inside(rel: Any) -> bool:
+    """A manifest's relative path (``a/b.ipynb``) that stays inside its folder."""
     return (isinstance(rel, str) and bool(rel) and not rel.startswith("/")
             and ".." not in rel.split("/") and "\\" not in rel)
 
 
-def _read_json(path: str) -> dict[str, Any]:
+def read_json(path: str) -> dict[str, Any]:
+    """A manifest (a JSON object); ``{}`` when it is missing, unreadable or not one."""
     try:
         with open(path, encoding="utf-8") as fh:
             data = json.load(fh)
@@ -365,8 +367,10 @@ def _read_json(path: str) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _digest(*parts: str) -> str:
-    digest = hashlib.sha256()
+def digest(*parts: str) -> str:
+    """The sha256 of ``parts``, each ended by a NUL (so that ``("ab", "c")`` differs from
+    ``("a", "bc")``)."""
+    h = hashlib.sha256()
     for part in parts:
-        digest.update(part.encode("utf-8", errors="replace") + b"\0")
-    return digest.hexdigest()
+        h.update(part.encode("utf-8", errors="replace") + b"\0")
+    return h.hexdigest()

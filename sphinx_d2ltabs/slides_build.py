@@ -22,15 +22,8 @@ from typing import Any
 from sphinx.application import Sphinx
 from sphinx.util import logging
 
-from .slides_files import (
-    FORMAT,
-    MANIFEST,
-    SLIDES_DIR,
-    digest,
-    read_json,
-    write_json,
-    write_slides,
-)
+from .notebook_files import digest, page_reader, read_json
+from .slides_files import FORMAT, MANIFEST, SLIDES_DIR, write_json, write_slides
 from .state import get_state
 from .warnings_ import D2lWarning, warn
 
@@ -103,20 +96,17 @@ class _MarkFinder:
     def __init__(self, state: Any) -> None:
         self.state = state
         self._md: Any = None
-        self._reader: Any = None
 
     def frameworks(self, source: str, raw: bytes) -> list[str]:
         """The frameworks of the page's notebooks if it has marks, else none."""
         from .mdit_d2l import dialect_md_parser
-        from .notebook_files import page_reader
         from .notebooks import notebook_frameworks
         from .slides import has_marks, mark_page
 
         self._md = self._md or dialect_md_parser()
         if not has_marks(mark_page(raw.decode("utf-8", errors="replace"), self._md)):
             return []
-        self._reader = self._reader or page_reader(self.state)
-        info = self._reader.read(source)
+        info = page_reader(self.state).read(source)
         return notebook_frameworks(info.cells, self.state.cfg.tab_names) if info else []
 
 

@@ -26,7 +26,14 @@ from sphinx.application import Sphinx
 from sphinx.util import docname_join, logging
 
 from .fileio import atomic_write, write_unless_same
-from .notebook_files import PageResults, local_images, page_reader
+from .notebook_files import (
+    PageResults,
+    digest,
+    local_images,
+    page_reader,
+    read_json,
+    relative_inside,
+)
 from .notebook_refs import Resolutions, SphinxReferences
 from .notebooks import Code, Link, Prose
 from .state import get_state
@@ -185,7 +192,7 @@ class SlideWriter:
     def _still_there(self, entry: dict[str, Any]) -> bool:
         files = entry.get("files")
         return isinstance(files, list) and all(
-            _inside(rel) and os.path.isfile(os.path.join(self.root, *rel.split("/")))
+            relative_inside(rel) and os.path.isfile(os.path.join(self.root, *rel.split("/")))
             for rel in files)
 
     def remove_stale(self, pages: dict[str, dict[str, Any]]) -> None:
@@ -193,7 +200,7 @@ class SlideWriter:
         now = {rel for entry in pages.values() for rel in entry["files"]}
         for entry in self.old.values():
             for rel in entry.get("files", []) if isinstance(entry, dict) else []:
-                if _inside(rel) and rel not in now:
+                if relative_inside(rel) and rel not in now:
                     try:
                         os.remove(os.path.join(self.root, *rel.split("/")))
                     except OSError:
@@ -249,30 +256,8 @@ def _relative(url: str, static: str) -> str:
     return static + url
 
 
-def _inside(rel: Any) -> bool:
-    return (isinstance(rel, str) and bool(rel) and not rel.startswith("/")
-            and ".." not in rel.split("/") and "\\" not in rel)
-
-
-def read_json(path: str) -> dict[str, Any]:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except (OSError, ValueError, RecursionError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def write_json(path: str, data: dict[str, Any]) -> None:
     try:
         atomic_write(path, json.dumps(data, sort_keys=True))
     except OSError as err:
         warn(logger, f"cannot write {MANIFEST}: {err.strerror or err}", D2lWarning.OUTPUT)
-
-
-def digest(*parts: str) -> str:
-    h = hashlib.sha256()
-    for part in parts:
-        h.update(part.encode("utf-8", errors="replace") + b"\0")
-    return h.hexdigest()
-
