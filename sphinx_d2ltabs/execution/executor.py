@@ -97,6 +97,7 @@ def open_executor(cfg: D2lConfig, srcdir: str | None, callbacks: Callbacks,
             on_notice=callbacks.on_notice,
             on_result=callbacks.on_result,
             prestart=None if cfg.prestart is None else int(cfg.prestart),
+            fork_kernels=cfg.fork_kernels,
         )
         return
     if srcdir is None:

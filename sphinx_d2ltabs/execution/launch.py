@@ -21,6 +21,7 @@ import os
 import shutil
 import signal
 import sys
+from typing import Any
 
 PR_SET_PDEATHSIG = 1
 
@@ -36,14 +37,53 @@ def wrap(argv: list[str]) -> list[str]:
 
 @functools.cache
 def manager_class() -> type:
-    """jupyter-client's KernelManager, launching kernels through :func:`wrap`."""
+    """jupyter-client's KernelManager, forking kernels from a zygote while
+    :func:`.zygote.forking` is active (:func:`provisioner_class`), else launching them
+    through :func:`wrap`."""
+    import uuid
+
     from jupyter_client.manager import KernelManager
 
+    fork_provisioner = provisioner_class()
+
     class Manager(KernelManager):
+        async def _async_pre_start_kernel(self, **kw: Any) -> Any:
+            from . import zygote
+
+            spec = self.kernel_spec
+            if (self.provisioner is None and zygote.current() is not None
+                    and spec is not None and not spec.metadata.get("kernel_provisioner")):
+                self.kernel_id = self.kernel_id or kw.pop("kernel_id", str(uuid.uuid4()))
+                self.provisioner = fork_provisioner(
+                    kernel_id=self.kernel_id, kernel_spec=self.kernel_spec, parent=self)
+            return await super()._async_pre_start_kernel(**kw)
+
         def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
-            return wrap(super().format_kernel_cmd(extra_arguments))
+            cmd = super().format_kernel_cmd(extra_arguments)
+            return cmd if isinstance(self.provisioner, fork_provisioner) else wrap(cmd)
 
     return Manager
+
+
+@functools.cache
+def provisioner_class() -> type:
+    """jupyter-client's LocalProvisioner, forking the kernel from a zygote when it can
+    (:func:`.zygote.launch_kernel`), else launching it through :func:`wrap`."""
+    from jupyter_client.provisioning import LocalProvisioner
+
+    class ForkProvisioner(LocalProvisioner):
+        async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
+            from . import zygote
+
+            process = zygote.launch_kernel(cmd, kwargs)
+            if process is None:
+                return await super().launch_kernel(wrap(cmd), **kwargs)
+            self.process = process  # type: ignore[assignment]  # (Popen's methods)
+            self.pid = self.pgid = process.pid
+            self.cwd = kwargs.get("cwd") or os.getcwd()
+            return self.connection_info
+
+    return ForkProvisioner
 
 
 def _set_pdeathsig() -> None:

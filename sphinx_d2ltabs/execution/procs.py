@@ -23,6 +23,15 @@ TOKEN_VAR = "D2LTABS_KERNEL_TOKEN"
 """Environment variable holding ``<pid>:<start time>:<random hex>`` of the starting
 process (start time: ``0`` where unknown; older builds wrote ``<pid>:<hex>``)."""
 
+ZYGOTE_VAR = "D2LTABS_ZYGOTE"
+"""``1`` in the environment of a kernel fork server (:mod:`.zygote`), so in that of each
+kernel it forks and of what they fork in turn without ``exec`` (Linux shows a process's
+environment as it was at its ``exec``)."""
+TOKEN_FILE = "d2l-token:"
+"""A forked kernel holds an anonymous file (``memfd``) named this + its token, which the
+processes it forks inherit: what tells them apart when their environment is the
+server's."""
+TOKEN_FILE_LINK = "/memfd:" + TOKEN_FILE
 PROC = "/proc"
 ROUNDS = 6
 
@@ -81,13 +90,34 @@ def new_token() -> str:
 
 
 def _has_token(pid: int, match: Callable[[bytes], bool]) -> bool:
+    """Whether process ``pid`` holds a token that satisfies ``match``: in its environment,
+    or, for a process forked from a kernel fork server (whose environment is still the
+    server's), in the name of the token file it inherited (:data:`TOKEN_FILE`)."""
     try:
         with open(f"{PROC}/{pid}/environ", "rb") as fh:
             entries = fh.read().split(b"\0")
     except OSError:
         return False
     prefix = TOKEN_VAR.encode() + b"="
-    return any(e.startswith(prefix) and match(e[len(prefix):]) for e in entries)
+    tokens = [e[len(prefix):] for e in entries if e.startswith(prefix)]
+    if any(match(token) for token in tokens):
+        return True
+    return ZYGOTE_VAR.encode() + b"=1" in entries and any(map(match, _file_tokens(pid)))
+
+
+def _file_tokens(pid: int) -> list[bytes]:
+    """The tokens named by the token files among ``pid``'s open files."""
+    try:
+        fds = os.listdir(f"{PROC}/{pid}/fd")
+    except OSError:
+        return []
+    found = []
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            link = os.readlink(f"{PROC}/{pid}/fd/{fd}")
+            if link.startswith(TOKEN_FILE_LINK):
+                found.append(link[len(TOKEN_FILE_LINK):].split(" ")[0].encode())
+    return found
 
 
 def find(leader: int | None, token_match: Callable[[bytes], bool] | None) -> list[int]:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import FrameType
 from typing import Any
 
+from . import zygote
 from .executor import estimate_eta, order_jobs
 from .gpus import detect_gpus
 from .kernel import kill_all_kernels, run_job
@@ -61,7 +62,8 @@ class Scheduler:
                  on_notice: Callable[[str], None] | None = None,
                  on_result: Callable[[Job, JobResult], None] | None = None,
                  run_job: JobRunner | None = None,
-                 prestart: int | None = None) -> None:
+                 prestart: int | None = None,
+                 fork_kernels: bool = True) -> None:
         self.workers = max(1, int(workers or os.cpu_count() or 1))
         self.gpu_ids = [str(g) for g in (detect_gpus() if gpu_ids is None else gpu_ids)]
         self.strict_gpu = strict_gpu
@@ -73,6 +75,8 @@ class Scheduler:
         default = default_prestart(self.workers) if run_job is None else 0
         self.prestart = max(0, int(default if prestart is None else prestart))
         """Jobs whose kernels may start ahead of a run slot (the warm pool's depth)."""
+        self.fork_kernels = fork_kernels
+        """Fork IPython kernels from a zygote (:mod:`.zygote`) during :meth:`run`."""
 
     def order(self, jobs: Sequence[Job],
               expected_seconds: Mapping[tuple[str, str], float] | None = None) -> list[Job]:
@@ -94,7 +98,7 @@ class Scheduler:
         # the main thread waits on a Condition with a timeout, never in Thread.join: a
         # KeyboardInterrupt that interrupts join() can make CPython (< 3.12) take a
         # running thread for ended
-        with sigterm_as_interrupt():
+        with sigterm_as_interrupt(), zygote.forking(self.fork_kernels):
             try:
                 run.dispatch()
             except KeyboardInterrupt:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from exec_helpers import HANG_GUARD, MARK_VAR, MakeJob, processes_with, wait_until
 
-from sphinx_d2ltabs.execution import Job
+from sphinx_d2ltabs.execution import Job, zygote
 
 
 @pytest.fixture
@@ -54,8 +54,14 @@ def make_job(mark: str) -> MakeJob:
 
 @pytest.fixture
 def marked(mark: str) -> Callable[[], list[int]]:
-    """The live processes holding this test's marker."""
-    return lambda: processes_with(mark)
+    """The live processes holding this test's marker, but kernel fork servers (they hold
+    the environment of the kernels they fork, and live until the run ends)."""
+    def live() -> list[int]:
+        forks = zygote.current()
+        servers = {z.pid for z in forks.zygotes.values()} if forks is not None else set()
+        return [pid for pid in processes_with(mark) if pid not in servers]
+
+    return live
 
 
 @pytest.fixture

@@ -10,17 +10,31 @@ import tempfile
 import textwrap
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import nbformat
 import pytest
 from exec_helpers import HANG_GUARD, MARK_VAR, MakeJob, guarded, wait_until
 
-from sphinx_d2ltabs.execution import Job, JobResult, kernel, run_job
+from sphinx_d2ltabs.execution import Job, JobResult, kernel, run_job, zygote
 
 PNG = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJ"
        "RU5ErkJggg==")
+
+
+@pytest.fixture(autouse=True, params=["launched", "forked"])
+def kernel_start(request: pytest.FixtureRequest, no_leftover_processes: None,
+                 ) -> Iterator[str]:
+    """Every test twice: kernels launched by jupyter-client, and forked from a zygote
+    (execution/zygote.py; closed before the check for leftover processes)."""
+    if request.param == "launched":
+        yield request.param
+        return
+    with zygote.forking() as forks:
+        assert forks is not None
+        yield request.param
+        assert not forks.notes
 
 
 def assert_valid_nbformat(result: JobResult) -> None:

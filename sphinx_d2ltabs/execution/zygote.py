@@ -1,0 +1,355 @@
+"""Cheap kernel starts: kernels forked from a fork server (:mod:`.zygote_main`) instead
+of started from nothing (Linux).
+
+A fresh ``python -m ipykernel_launcher`` spends about 0.3 s of CPU importing IPython,
+ipykernel, zmq and debugpy before it answers; a kernel forked from a process that has
+imported them spends about 0.05 s. On a machine whose cores are all busy running cells
+(a build with ``d2l_workers`` = the CPUs), that CPU is the build's start-up cost.
+
+While :func:`forking` is active (the local scheduler's run, ``d2l_fork_kernels``),
+:class:`ForkProvisioner` forks every kernel whose kernelspec is the standard IPython one
+(``<python> -m ipykernel_launcher ...`` or ``-m ipykernel``) from a zygote of that Python
+and environment (all variables but ``CUDA_VISIBLE_DEVICES`` and the kernel's token, which
+each kernel gets its own of). Any other kernel, a zygote that does not start (ipykernel
+missing, an import that starts a thread), or one too many environments: the kernel is
+started as before, through :mod:`.launch`. Isolation is unchanged: one process per
+kernel, never reused, killed with its process group at the end of its job.
+
+The zygote is the build's child in its own session; it holds a token of the build
+(:mod:`.procs`, swept like the kernels' if the build dies) and ends with its socket.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator, Mapping
+from typing import IO, Any
+
+from . import procs
+from .zygote_main import BOOT, MAX_MESSAGE
+
+MAIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "zygote_main.py")
+MODULES = ("ipykernel_launcher", "ipykernel")
+"""The ``-m`` modules of kernelspecs that can be forked."""
+PER_KERNEL = frozenset({"CUDA_VISIBLE_DEVICES", procs.TOKEN_VAR})
+"""Variables that may differ between kernels of one zygote."""
+READY_TIMEOUT = 60.0
+"""Seconds for a zygote to import the kernel's modules."""
+REPLY_TIMEOUT = 30.0
+MAX_ZYGOTES = 4
+"""Zygotes (Python and environment pairs) at once; further kernels start as before."""
+
+
+class ZygoteError(RuntimeError):
+    """The zygote can't fork this kernel (it did not start, or it ended)."""
+
+
+class Zygote:
+    """One fork server and the kernels it forked; thread-safe."""
+
+    def __init__(self, python: str, env: Mapping[str, str],
+                 timeout: float = READY_TIMEOUT) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.sock = ours
+        self.log: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 (closed in close())
+        self.cond = threading.Condition()
+        self.replies: dict[int, dict[str, Any]] = {}
+        self.exits: dict[int, int] = {}
+        self.ended = False
+        self._ids = itertools.count()
+        self._send_lock = threading.Lock()
+        try:
+            self.proc = subprocess.Popen(
+                [python, "-c", BOOT, MAIN, str(theirs.fileno())], env=dict(env),
+                pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=self.log,
+                stderr=self.log, start_new_session=True)
+        except BaseException:
+            ours.close()
+            self.log.close()
+            raise
+        finally:
+            theirs.close()
+        try:
+            self.pid = self._handshake(timeout)
+        except BaseException:
+            self.close()
+            raise
+        self._reader = threading.Thread(target=self._read, name="d2l-zygote", daemon=True)
+        self._reader.start()
+
+    def _handshake(self, timeout: float) -> int:
+        ready, _, _ = select.select([self.sock], [], [], timeout)
+        data = self.sock.recv(MAX_MESSAGE) if ready else b""
+        message = json.loads(data) if data else {}
+        if "ready" in message:
+            return int(message["ready"])
+        why = message.get("error") or ("no answer" if not ready else "it exited")
+        raise ZygoteError(f"the kernel fork server did not start: {why}"
+                          + (f"; it wrote:\n{tail}" if (tail := self._log_tail()) else ""))
+
+    def _log_tail(self) -> str:
+        with contextlib.suppress(OSError, ValueError):
+            self.log.seek(0)
+            return self.log.read()[-2000:].decode("utf-8", "replace").strip()
+        return ""
+
+    def _read(self) -> None:
+        """The reader thread: replies and exits into the shared state until the end."""
+        while True:
+            try:
+                data = self.sock.recv(MAX_MESSAGE)
+            except OSError:
+                data = b""
+            with self.cond:
+                if not data:
+                    self.ended = True
+                    self.cond.notify_all()
+                    return
+                message = json.loads(data)
+                if "exit" in message:
+                    self.exits[int(message["exit"])] = int(message["code"])
+                elif isinstance(message.get("id"), int):
+                    self.replies[message["id"]] = message
+                self.cond.notify_all()
+
+    def fork(self, argv: list[str], env: Mapping[str, str], cwd: str | None,
+             stdout: int, stderr: int) -> ForkedProcess:
+        """A kernel forked with ``argv`` (``[python, "-m", module, ...]``), ``env`` and
+        ``cwd``, writing to the descriptors ``stdout`` and ``stderr``."""
+        number = next(self._ids)
+        request = {"id": number, "argv": argv, "env": dict(env), "cwd": cwd,
+                   "token_file": procs.TOKEN_FILE + env.get(procs.TOKEN_VAR, "")}
+        with self._send_lock:
+            try:
+                socket.send_fds(self.sock, [json.dumps(request).encode()], [stdout, stderr])
+            except OSError as err:
+                raise ZygoteError(f"the kernel fork server is gone: {err}") from err
+        with self.cond:
+            if not self.cond.wait_for(lambda: number in self.replies or self.ended,
+                                      REPLY_TIMEOUT):
+                raise ZygoteError("the kernel fork server did not answer")
+            reply = self.replies.pop(number, None)
+        if reply is None:
+            raise ZygoteError("the kernel fork server ended")
+        if "pid" not in reply:
+            raise ZygoteError(f"the kernel fork server could not fork: {reply.get('error')}")
+        return ForkedProcess(self, int(reply["pid"]))
+
+    def alive(self) -> bool:
+        with self.cond:
+            return not self.ended and self.proc.poll() is None
+
+    def close(self) -> None:
+        """End the zygote (it kills the kernels it still runs) and wait for it."""
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        with contextlib.suppress(OSError):
+            self.log.close()
+
+
+class ForkedProcess:
+    """A forked kernel, with what jupyter-client and :mod:`.session` use of a
+    :class:`subprocess.Popen`. The zygote reaps it and reports its end; a kernel whose
+    zygote ended is dead too (SIGKILL, ``PR_SET_PDEATHSIG``)."""
+
+    stdin = stdout = stderr = None
+
+    def __init__(self, zygote: Zygote, pid: int) -> None:
+        self.zygote = zygote
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def _code(self) -> int | None:
+        code = self.zygote.exits.get(self.pid)
+        if code is None and self.zygote.ended:
+            code = -int(signal.SIGKILL)
+        return code
+
+    def poll(self) -> int | None:
+        with self.zygote.cond:
+            self.returncode = self._code()
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        with self.zygote.cond:
+            if not self.zygote.cond.wait_for(lambda: self._code() is not None, timeout):
+                raise subprocess.TimeoutExpired(f"kernel {self.pid}", timeout or 0)
+            code = self._code()
+        assert code is not None
+        self.returncode = code
+        return code
+
+    def send_signal(self, signum: int) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, signum)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+
+class Forks:
+    """The zygotes of one run, by Python and environment; :meth:`fork` starts them on
+    first use. Thread-safe."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.zygotes: dict[tuple[str, frozenset[tuple[str, str]]], Zygote] = {}
+        self.broken: set[tuple[str, frozenset[tuple[str, str]]]] = set()
+        self.token = procs.new_token()
+        self.notes: list[str] = []
+        """Why a zygote could not be used (each once)."""
+        self.forked = 0
+        """Kernels forked."""
+
+    def fork(self, argv: list[str], env: Mapping[str, str], cwd: str | None,
+             stdout: int, stderr: int) -> ForkedProcess | None:
+        """The kernel ``argv`` forked, or None when it can't be (start it as before)."""
+        python = forkable(argv)
+        if python is None:
+            return None
+        key = (python, frozenset((k, v) for k, v in env.items() if k not in PER_KERNEL))
+        zygote = self._zygote(key, env)
+        if zygote is None:
+            return None
+        try:
+            process = zygote.fork([python, *argv[1:]], env, cwd, stdout, stderr)
+        except ZygoteError as err:
+            self._drop(key, zygote, str(err))
+            return None
+        with self.lock:
+            self.forked += 1
+        return process
+
+    def _zygote(self, key: tuple[str, frozenset[tuple[str, str]]],
+                env: Mapping[str, str]) -> Zygote | None:
+        with self.lock:
+            zygote = self.zygotes.get(key)
+            if zygote is not None and zygote.alive():
+                return zygote
+            if key in self.broken or (zygote is None and len(self.zygotes) >= MAX_ZYGOTES):
+                return None
+            if zygote is not None:  # ended (killed): one more, never a third
+                self.broken.add(key)
+                self.zygotes.pop(key).close()
+            zenv = {k: v for k, v in env.items() if k not in PER_KERNEL}
+            zenv.update({"CUDA_VISIBLE_DEVICES": "", procs.TOKEN_VAR: self.token,
+                         procs.ZYGOTE_VAR: "1"})
+            try:
+                self.zygotes[key] = zygote = Zygote(key[0], zenv)
+            except (OSError, ZygoteError) as err:
+                self.broken.add(key)
+                self.notes.append(str(err))
+                return None
+            return zygote
+
+    def _drop(self, key: tuple[str, frozenset[tuple[str, str]]], zygote: Zygote,
+              why: str) -> None:
+        with self.lock:
+            self.broken.add(key)
+            self.notes.append(why)
+            if self.zygotes.get(key) is zygote:
+                self.zygotes.pop(key)
+        zygote.close()
+
+    def close(self) -> None:
+        """End the zygotes, then kill whatever holds their token still: processes that
+        kernels forked and orphaned (each job's end kills its own already)."""
+        with self.lock:
+            zygotes = list(self.zygotes.values())
+            self.zygotes.clear()
+        for zygote in zygotes:
+            zygote.close()
+        token = self.token.encode()
+        procs.kill_matching(lambda value: value == token)
+
+
+def forkable(argv: list[str]) -> str | None:
+    """The Python of an IPython kernel command that a zygote can fork, else None."""
+    if (not sys.platform.startswith("linux") or len(argv) < 3 or argv[1] != "-m"
+            or argv[2] not in MODULES or not hasattr(socket, "send_fds")):
+        return None
+    return shutil.which(argv[0])
+
+
+_lock = threading.Lock()
+_current: Forks | None = None
+_users = 0
+
+
+def current() -> Forks | None:
+    """The active zygotes, or None (kernels start as before)."""
+    return _current
+
+
+@contextlib.contextmanager
+def forking(enabled: bool = True) -> Iterator[Forks | None]:
+    """Fork kernels from zygotes within this block (nested and concurrent blocks share
+    them; the last to leave closes them)."""
+    global _current, _users
+    if not enabled or not sys.platform.startswith("linux"):
+        yield None
+        return
+    with _lock:
+        if _current is None:
+            _current = Forks()
+        _users += 1
+        forks = _current
+    try:
+        yield forks
+    finally:
+        with _lock:
+            _users -= 1
+            done = _users == 0
+            if done:
+                _current = None
+        if done:
+            forks.close()
+
+
+def launch_kernel(argv: list[str], kwargs: Mapping[str, Any]) -> ForkedProcess | None:
+    """The kernel forked as jupyter-client's ``launch_kernel(argv, **kwargs)`` would
+    start it, or None (no active zygotes, or not forkable)."""
+    forks = current()
+    if forks is None:
+        return None
+    env = dict(kwargs.get("env") or os.environ)
+    env["JPY_PARENT_PID"] = str(os.getpid())  # (as jupyter-client's launcher sets it)
+    cwd = kwargs.get("cwd")
+    if cwd is not None and not os.path.isdir(cwd):
+        raise FileNotFoundError(2, "No such file or directory", str(cwd))
+    out, err = _fd(kwargs.get("stdout"), 1), _fd(kwargs.get("stderr"), 2)
+    if out is None or err is None:
+        return None
+    return forks.fork(list(argv), env, None if cwd is None else str(cwd), out, err)
+
+
+def _fd(stream: Any, default: int) -> int | None:
+    """The descriptor of a ``Popen`` stream argument; None for a pipe (not forkable)."""
+    if stream is None:
+        return default
+    if isinstance(stream, int):
+        return stream if stream >= 0 else None
+    try:
+        return int(stream.fileno())
+    except (AttributeError, OSError, ValueError):
+        return None

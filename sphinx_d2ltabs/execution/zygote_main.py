@@ -1,0 +1,244 @@
+"""The kernel fork server ("zygote"): one process that has imported what an IPython
+kernel imports at start-up, and forks a kernel for each request.
+
+A build starts it (:mod:`.zygote`) with the kernel's own Python and environment, as
+``python -c BOOT <this file> <fd>``: this file is read by path and imports nothing but
+the standard library until :func:`main` pre-imports ipykernel and IPython (the kernel's
+start-up imports, about 0.3 s of CPU that every kernel would pay again). ``<fd>`` is its
+end of a ``SOCK_SEQPACKET`` socket pair; one JSON message a packet:
+
+* zygote → build, once: ``{"ready": pid}``, or ``{"error": text}`` (an import failed, or
+  the imports started a thread: forking would then be unsafe) and it exits;
+* build → zygote: ``{"id", "argv", "env", "cwd", "token_file"}`` with the kernel's stdout and stderr
+  as two descriptors (``SCM_RIGHTS``); zygote → build: ``{"id", "pid"}`` or
+  ``{"id", "error"}``;
+* zygote → build: ``{"exit": pid, "code": returncode}`` when a kernel ends (``-N``:
+  killed by signal N, as :class:`subprocess.Popen` says it).
+
+A forked kernel is what ``python -m ipykernel_launcher -f FILE`` in that folder with
+that environment would be: the environment replaced, the folder changed, ``sys.path[0]``
+the folder (as ``-m`` sets it), ``sys.argv`` and ``__main__`` set by :mod:`runpy` as
+``-m`` does, stdin ``/dev/null``, signal dispositions as at start-up. It leads its own
+process group (the build signals and kills it by that group), gets SIGKILL when the
+zygote ends (``PR_SET_PDEATHSIG``), and holds an anonymous file named ``token_file``
+that the processes it forks inherit (:mod:`.procs` finds them by it). What is shared:
+the modules imported here, and the seed of ``str`` hashing (each build's zygote has its
+own).
+
+The zygote ends when the build closes its socket, or dies (end of file, or its parent
+changes), and SIGKILLs the process groups of the kernels still running first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import os
+import runpy
+import select
+import signal
+import socket
+import sys
+import traceback
+from typing import Any
+
+BOOT = ("import sys\n"
+        "p = sys.argv[1]\n"
+        "if not sys.flags.safe_path: del sys.path[0]\n"
+        "g = {'__name__': '__d2l_zygote__', '__file__': p}\n"
+        "exec(compile(open(p, encoding='utf-8').read(), p, 'exec'), g)\n"
+        "g['main'](sys.argv[2:])\n")
+"""The ``-c`` program that runs this file (``sys.path[0]``, the start folder that ``-c``
+adds, is taken out again: a forked kernel puts its own folder there)."""
+
+PRELOAD = (
+    "ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "ipykernel.debugger",
+    "IPython.core.debugger", "IPython.core.completerlib", "IPython.core.oinspect",
+    "IPython.extensions.storemagic", "sqlite3",
+)
+"""What a kernel imports at start-up (those that exist), the first the kernel itself."""
+MAX_MESSAGE = 4 << 20
+PR_SET_PDEATHSIG = 1
+CHECK = 1.0
+"""Seconds between checks of the parent while nothing happens."""
+
+
+def main(args: list[str]) -> None:
+    sock = socket.socket(fileno=int(args[0]))
+    before = dict(os.environ)
+    problem = _preload()
+    if problem:
+        _send(sock, {"error": problem})
+        return
+    # what the imports did to the environment (debugpy sets PYDEVD_USE_FRAME_EVAL...), done
+    # again in each kernel on top of its own environment, as its own imports would
+    changes = {k: v for k, v in os.environ.items() if before.get(k) != v}
+    removed = [k for k in before if k not in os.environ]
+    _send(sock, {"ready": os.getpid()})
+    _serve(sock, changes, removed)
+
+
+def _preload() -> str:
+    """Import :data:`PRELOAD`; a message if this process is unfit to fork kernels."""
+    try:
+        importlib.import_module(PRELOAD[0])
+    except BaseException as err:  # (any failure means: no fork server)
+        return f"cannot import {PRELOAD[0]}: {type(err).__name__}: {err}"
+    for name in PRELOAD[1:]:
+        with contextlib.suppress(Exception):
+            importlib.import_module(name)
+    threads = _threads()
+    if threads != 1:
+        return f"the kernel's imports started {threads - 1} thread(s): forking is unsafe"
+    return ""
+
+
+def _threads() -> int:
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        import threading
+
+        return threading.active_count()
+
+
+def _send(sock: socket.socket, message: dict[str, Any]) -> None:
+    with contextlib.suppress(OSError):  # the build is gone: the loop ends on its own
+        sock.send(json.dumps(message).encode())
+
+
+def _serve(sock: socket.socket, changes: dict[str, str], removed: list[str]) -> None:
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    parent = os.getppid()
+    own = [sock.fileno(), wake_r, wake_w]
+    children: set[int] = set()
+    try:
+        while os.getppid() == parent:
+            ready, _, _ = select.select([sock.fileno(), wake_r], [], [], CHECK)
+            if wake_r in ready:
+                with contextlib.suppress(OSError):
+                    os.read(wake_r, 512)
+            _reap(sock, children)
+            if sock.fileno() in ready and not _handle(sock, children, own,
+                                                      (changes, removed)):
+                break
+    finally:
+        for pid in children:
+            with contextlib.suppress(OSError):
+                os.killpg(pid, signal.SIGKILL)
+
+
+def _reap(sock: socket.socket, children: set[int]) -> None:
+    while children:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        children.discard(pid)
+        _send(sock, {"exit": pid, "code": os.waitstatus_to_exitcode(status)})
+
+
+def _handle(sock: socket.socket, children: set[int], own: list[int],
+            env_changes: tuple[dict[str, str], list[str]]) -> bool:
+    """Serve one request; False at the end of the build's socket."""
+    try:
+        data, fds, _, _ = socket.recv_fds(sock, MAX_MESSAGE, 2)
+    except OSError:
+        return False
+    if not data:
+        return False
+    request: Any = None
+    try:
+        request = json.loads(data)
+        if len(fds) != 2:
+            raise ValueError(f"expected the kernel's stdout and stderr, got {len(fds)} fds")
+        env = dict(request["env"])
+        env.update(env_changes[0])
+        for name in env_changes[1]:
+            env.pop(name, None)
+        request["env"] = env
+        pid = _fork(request, fds, own)
+    except Exception as err:  # (told to the build)
+        _send(sock, {"id": request.get("id") if isinstance(request, dict) else None,
+                     "error": f"{type(err).__name__}: {err}"})
+        return True
+    finally:
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+    children.add(pid)
+    _send(sock, {"id": request["id"], "pid": pid})
+    return True
+
+
+def _fork(request: dict[str, Any], fds: list[int], own: list[int]) -> int:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    zygote = os.getpid()
+    pid = os.fork()
+    if pid == 0:  # the kernel: never returns
+        code = 1
+        try:
+            code = _kernel(request, fds, own, zygote)
+        except SystemExit as end:
+            code = end.code if isinstance(end.code, int) else (0 if end.code is None else 1)
+        except BaseException:  # (into the kernel's log)
+            traceback.print_exc()
+        finally:
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(Exception):
+                    stream.flush()
+            os._exit(code)
+    with contextlib.suppress(OSError):  # (the child does it too: no race)
+        os.setpgid(pid, pid)
+    return pid
+
+
+def _kernel(request: dict[str, Any], fds: list[int], own: list[int], zygote: int) -> int:
+    """In the forked child: become the kernel that ``request`` describes, and run it."""
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    with contextlib.suppress(OSError):
+        os.setpgid(0, 0)
+    _die_with_parent()
+    if os.getppid() != zygote:  # the zygote died before the signal was set
+        return 1
+    for fd in own:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    # the token file: inherited by the processes this kernel forks (kept open, never read)
+    with contextlib.suppress(OSError, AttributeError):
+        os.memfd_create(request["token_file"])
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(fds[0], 1)
+    os.dup2(fds[1], 2)
+    for fd in (null, *fds):
+        if fd > 2:
+            os.close(fd)
+    os.environ.clear()
+    os.environ.update(request["env"])
+    if request.get("cwd"):
+        os.chdir(request["cwd"])
+    argv = request["argv"]  # [python, "-m", module, *args]
+    sys.argv = [argv[0], *argv[3:]]
+    if not sys.flags.safe_path:
+        sys.path.insert(0, os.getcwd())
+    runpy.run_module(argv[2], run_name="__main__", alter_sys=True)
+    return 0
+
+
+def _die_with_parent() -> None:
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
