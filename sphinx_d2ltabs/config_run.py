@@ -114,7 +114,7 @@ class RunOptions:
     fork_kernels: bool = field(
         default=True,
         metadata=meta("Start IPython kernels by forking a process that has already imported "
-                      "IPython and ipykernel (Linux; about 0.05 s of CPU a kernel instead "
+                      "IPython and ipykernel (Linux; about 0.07 s of CPU a kernel instead "
                       "of 0.35 s); each kernel is still a process of its own that serves "
                       "one page. ``False``: start each from nothing.", BOOL, rebuild=""),
     )

@@ -76,7 +76,8 @@ class Scheduler:
         self.prestart = max(0, int(default if prestart is None else prestart))
         """Jobs whose kernels may start ahead of a run slot (the warm pool's depth)."""
         self.fork_kernels = fork_kernels
-        """Fork IPython kernels from a zygote (:mod:`.zygote`) during :meth:`run`."""
+        """Fork IPython kernels from a zygote (:mod:`.zygote`) during a :meth:`run` of more
+        jobs than workers."""
 
     def order(self, jobs: Sequence[Job],
               expected_seconds: Mapping[tuple[str, str], float] | None = None) -> list[Job]:
@@ -98,7 +99,10 @@ class Scheduler:
         # the main thread waits on a Condition with a timeout, never in Thread.join: a
         # KeyboardInterrupt that interrupts join() can make CPython (< 3.12) take a
         # running thread for ended
-        with sigterm_as_interrupt(), zygote.forking(self.fork_kernels):
+        # a fork server pays off from the first kernel that waits for a worker (it costs
+        # about one kernel's start; fewer jobs all start at once anyway)
+        with sigterm_as_interrupt(), zygote.forking(self.fork_kernels
+                                                    and len(jobs) > self.workers):
             try:
                 run.dispatch()
             except KeyboardInterrupt:

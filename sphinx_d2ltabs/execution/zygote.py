@@ -3,7 +3,7 @@ of started from nothing (Linux).
 
 A fresh ``python -m ipykernel_launcher`` spends about 0.3 s of CPU importing IPython,
 ipykernel, zmq and debugpy before it answers; a kernel forked from a process that has
-imported them spends about 0.05 s. On a machine whose cores are all busy running cells
+imported them spends about 0.07 s. On a machine whose cores are all busy running cells
 (a build with ``d2l_workers`` = the CPUs), that CPU is the build's start-up cost.
 
 While :func:`forking` is active (the local scheduler's run, ``d2l_fork_kernels``),

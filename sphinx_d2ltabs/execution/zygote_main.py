@@ -32,6 +32,7 @@ changes), and SIGKILLs the process groups of the kernels still running first.
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import json
 import os
@@ -88,6 +89,10 @@ def _preload() -> str:
     for name in PRELOAD[1:]:
         with contextlib.suppress(Exception):
             importlib.import_module(name)
+    # objects made so far are never collected here: the kernels' collections leave them
+    # alone, so their pages stay shared instead of being copied into each kernel
+    gc.collect()
+    gc.freeze()
     threads = _threads()
     if threads != 1:
         return f"the kernel's imports started {threads - 1} thread(s): forking is unsafe"

@@ -99,16 +99,20 @@ def test_kernels_die_with_their_zygote_and_the_next_gets_a_new_one(
     assert second.ok and second.outputs[10][0]["text"] == "fine\n"
 
 
-def test_the_scheduler_forks_unless_told_not_to(make_job: MakeJob) -> None:
+def test_the_scheduler_forks_when_jobs_wait_unless_told_not_to(make_job: MakeJob) -> None:
+    """Forked: a run with more jobs than workers. Launched: with ``fork_kernels=False``,
+    and when every job starts at once (a fork server would only add its own start)."""
     code = "import os; print(os.getppid())"
     jobs = [make_job(code, docname=f"p{i}") for i in range(3)]
     forked = Scheduler(2, [], prestart=0).run(jobs)
-    launched = Scheduler(2, [], prestart=0, fork_kernels=False).run(jobs)
+    launched = [Scheduler(2, [], prestart=0, fork_kernels=False).run(jobs),
+                Scheduler(3, [], prestart=0).run(jobs)]
     parents = {r.outputs[10][0]["text"] for r in forked.values()}
-    assert all(r.ok for r in [*forked.values(), *launched.values()])
+    assert all(r.ok for run in (forked, *launched) for r in run.values())
     assert len(parents) == 1  # one zygote for the three (the build is not their parent)
     assert parents != {f"{os.getpid()}\n"}
-    assert {r.outputs[10][0]["text"] for r in launched.values()} == {f"{os.getpid()}\n"}
+    for run in launched:
+        assert {r.outputs[10][0]["text"] for r in run.values()} == {f"{os.getpid()}\n"}
 
 
 @pytest.mark.parametrize("argv, python", [
