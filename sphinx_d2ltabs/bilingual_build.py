@@ -17,15 +17,6 @@ from docutils import nodes
 from sphinx import addnodes
 from sphinx.util import logging
 
-from .bilingual import PageStatus, page_status
-from .bilingual_report import (
-    BookReport,
-    book_report,
-    line_url,
-    page_title,
-    percent,
-    source_url_template,
-)
 from .fileio import atomic_write
 from .state import get_state
 from .warnings_ import D2lWarning, warn
@@ -35,6 +26,9 @@ if TYPE_CHECKING:
     from sphinx.config import Config
     from sphinx.environment import BuildEnvironment
 
+    from .bilingual import PageStatus
+    from .bilingual_report import BookReport
+
 logger = logging.getLogger(__name__)
 STATUS_FILE = "d2l_translation_status.json"
 
@@ -43,6 +37,8 @@ _PAIRED: dict[str, tuple[str, str, str | None, PageStatus]] = {}
 
 
 def _status(relpath: str, text: str, placeholder: str, language: str | None) -> PageStatus:
+    from .bilingual import page_status
+
     digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
     known = _PAIRED.get(relpath)
     if known is not None and known[:3] == (digest, placeholder, language):
@@ -68,6 +64,8 @@ def _sources(env: BuildEnvironment) -> list[tuple[str, str, str]]:
 def env_report(env: BuildEnvironment,
                sources: list[tuple[str, str, str]] | None = None) -> BookReport:
     """The status of every page of the book being built (in docname order)."""
+    from .bilingual_report import book_report, page_title
+
     cfg = get_state(env).cfg
     language = env.config.language
     pages: list[tuple[str, PageStatus]] = []
@@ -82,6 +80,8 @@ def env_report(env: BuildEnvironment,
 
 def source_template(config: Config) -> str | None:
     """The URL of a source line, when ``html_context`` or the theme names a repository."""
+    from .bilingual_report import source_url_template
+
     return source_url_template(getattr(config, "html_context", None) or {},
                                getattr(config, "html_theme_options", None) or {})
 
@@ -117,6 +117,8 @@ def doc_link(docname: str, fromdoc: str) -> addnodes.pending_xref:
 
 
 def line_links(status: PageStatus, template: str | None) -> nodes.paragraph:
+    from .bilingual_report import line_url
+
     para = nodes.paragraph()
     for i, line in enumerate(status.to_json()["untranslated_lines"]):
         if i:
@@ -132,6 +134,8 @@ def line_links(status: PageStatus, template: str | None) -> nodes.paragraph:
 def report_rows(report: BookReport, fromdoc: str,
                 template: str | None) -> tuple[list[list[Any]], list[list[Any]]]:
     """The rows of the chapters' table and of the pages' table."""
+    from .bilingual_report import percent
+
     chapters: list[list[Any]] = []
     for ch in report.chapters:
         c = ch.totals

@@ -38,15 +38,14 @@ from sphinx.application import Sphinx
 from sphinx.util import logging
 
 from .fileio import atomic_write, write_unless_same
-from .notebooks import Code, Part, Prose, framework_notebook, notebook_bytes, split_page
 from .phase import md_pages, open_cache
 from .state import D2lState, get_state
 from .warnings_ import D2lWarning, warn
 
 if TYPE_CHECKING:
-
     from .execution.cache import TieredCache
     from .execution.model import JobResult
+    from .notebooks import Part
     from .pages import PageReader
     from .runner import PagePlan
 
@@ -84,6 +83,8 @@ def page_reader(state: D2lState) -> PageReader:
 def local_images(parts: Iterable[Part], framework: str, docname: str,
                  exists: Any = os.path.isfile, srcdir: str = "") -> list[str]:
     """The source-relative paths of the local images the framework's prose shows."""
+    from .notebooks import Prose
+
     found: dict[str, None] = {}
     for part in parts:
         if not isinstance(part, Prose) or not part.shown_in(framework):
@@ -154,7 +155,7 @@ class NotebookWriter:
 
     def page(self, docname: str, path: str) -> dict[str, Any] | None:
         """Write a page's notebooks (unless unchanged); its manifest entry."""
-        from .notebooks import notebook_frameworks
+        from .notebooks import Code, notebook_frameworks, split_page
         from .runner import plan_page
 
         with open(path, "rb") as fh:
@@ -194,6 +195,7 @@ class NotebookWriter:
                    images: dict[str, list[int]]) -> list[str]:
         """Write one notebook and its images; their paths under ``<root>/<fw>``."""
         from .gpu_need import page_gpus
+        from .notebooks import Code, framework_notebook, notebook_bytes
 
         cells = [p.cell for p in parts if isinstance(p, Code)]
         result = self.results.get(plan, fw) if self.with_outputs else None

@@ -19,7 +19,7 @@ import hashlib
 import json
 import posixpath
 from collections import OrderedDict
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from docutils import nodes
 from sphinx import addnodes
@@ -28,7 +28,8 @@ from sphinx.domains.std import StandardDomain
 from sphinx.util import docname_join
 from sphinx.util import logging as sphinx_logging
 
-from .notebooks import Link
+if TYPE_CHECKING:
+    from .notebooks import Link
 
 DOCTREES_KEPT = 16
 """Doctrees (of the pages that :numref: targets) kept unpickled at once."""
@@ -196,6 +197,8 @@ class SphinxReferences:
         if found is None:
             return None
         text, docname, anchor = found
+        from .notebooks import Link
+
         return Link(text, self.res.url(self.docname, docname, anchor))
 
     def equation_number(self, label: str) -> str | None:
@@ -212,6 +215,8 @@ class SphinxReferences:
         if docname not in env.found_docs:
             return None
         title = env.titles[docname].astext() if docname in env.titles else entry
+        from .notebooks import Link
+
         return Link(title, notebook_relpath(self.docname, docname))
 
     def bibliography(self, value: str) -> str:

@@ -34,8 +34,6 @@ from markdown_it.tree import SyntaxTreeNode
 from myst_parser.warnings_ import MystWarnings
 from sphinx.transforms.post_transforms import SphinxPostTransform
 
-from .bilingual import classify_comment, comment_text, is_placeholder_text
-from .cells import parse_fence_info
 from .i18n import original_label, untranslated_note
 from .state import get_state
 
@@ -75,6 +73,8 @@ def book_language(env: BuildEnvironment | None) -> str | None:
 
 def is_placeholder(text: str, cfg: D2lConfig) -> bool:
     """Is a paragraph's source an untranslated placeholder (the status report's rule)?"""
+    from .bilingual import is_placeholder_text
+
     return is_placeholder_text(text.strip(), re.compile(cfg.translation_placeholder,
                                                         re.MULTILINE))
 
@@ -143,6 +143,8 @@ _DROPPED = {"myst_target", "d2l_mark", "d2l_group_open", "d2l_group_close", "fro
 def _as_text(tokens: list[Token]) -> list[Token]:
     """An original's tokens without what would give it structure: labels (the translation
     has them), marks, toc blocks, cells (plain code blocks instead)."""
+    from .cells import parse_fence_info
+
     out: list[Token] = []
     for token in tokens:
         if token.type in _DROPPED or (token.type == "fence" and token.info.strip() == "toc"):
@@ -225,6 +227,8 @@ class MarkdownPairing:
         """The original waiting for its translation: (text, line of the text)."""
 
     def render(self, node: SyntaxTreeNode) -> None:
+        from .bilingual import classify_comment, comment_text
+
         r = self.renderer
         if node.type == "html_block":
             comment = comment_text(node.content)

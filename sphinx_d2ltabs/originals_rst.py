@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 from docutils import nodes
 from sphinx.transforms import SphinxTransform
 
-from .bilingual import classify_comment, comment_text
 from .originals import (
     book_language,
     fill_caption,
@@ -50,6 +49,8 @@ _SKIPPED = (nodes.target, nodes.comment, nodes.substitution_definition, nodes.sy
 
 def _comment(node: nodes.Node) -> str | None:
     """The text of a raw HTML node made of one comment, else None."""
+    from .bilingual import comment_text
+
     if not isinstance(node, nodes.raw) or "html" not in node.get("format", "").split():
         return None
     return comment_text(node.astext())
@@ -58,6 +59,8 @@ def _comment(node: nodes.Node) -> str | None:
 def _next_block(raw: nodes.raw, language: str | None) -> nodes.Element | None:
     """The block after an original: its translation (a section: its title), or None
     where another original, a banner or the end comes first."""
+    from .bilingual import classify_comment
+
     node: nodes.Node = raw
     while True:
         found = node.next_node(descend=False, siblings=True, ascend=True)
@@ -102,6 +105,8 @@ class RstOriginals(SphinxTransform):
     default_priority = 200  # before Sphinx numbers figures (210) and targets move (260)
 
     def apply(self, **kwargs: Any) -> None:
+        from .bilingual import classify_comment
+
         cfg = get_state(self.env).config
         if cfg is None or not is_active(cfg):
             return

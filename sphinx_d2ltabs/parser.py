@@ -10,30 +10,25 @@ execution results (:func:`.phase.page_results`) and renders with
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from docutils import nodes
-from markdown_it.token import Token
-from myst_parser.config.main import MdParserConfig, merge_file_level, read_topmatter
-from myst_parser.parsers.mdit import create_md_parser
 from myst_parser.parsers.sphinx_ import MystParser
 from sphinx.util import logging
 
-from .cells import ALL, Cell
-from .dialect import (
-    Diagnostic,
-    cells_from_tokens,
-    d2l_plugin,
-    dialect_config,
-    unterminated_fences,
-)
-from .mystnb_compat import notebook_parser
-from .phase import image_writer, page_results
-from .renderer import D2lRenderer, PageContext
-from .state import get_state
 from .warnings_ import D2lWarning, warn
 
-__all__ = ["D2lParser", "D2lRenderer", "PageContext", "named_frameworks"]
+if TYPE_CHECKING:
+    from docutils import nodes
+    from markdown_it.token import Token
+    from myst_parser.config.main import MdParserConfig
+
+    from .cells import Cell
+    from .mdit_syntax import Diagnostic
+
+# The dialect, the renderer and the phase's results are imported by the first page parsed:
+# a build that reads no page (nothing changed) never loads them.
+
+__all__ = ["D2lParser", "named_frameworks"]
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +37,8 @@ def named_frameworks(tokens: Sequence[Token], cells: Sequence[Cell]) -> set[str]
     """The frameworks a page names explicitly: its cells' tab markers and its
     ``:begin_tab:`` blocks (``all`` left out; unknown names kept). Not
     :func:`.dialect.frameworks_of`, the frameworks whose kernels run the page."""
+    from .cells import ALL
+
     found: set[str] = set()
     for cell in cells:
         if cell.setup_only:
@@ -67,6 +64,16 @@ class D2lParser(MystParser):
     go to MyST-NB's parser)."""
 
     def parse(self, inputstring: str, document: nodes.document) -> None:
+        from myst_parser.config.main import merge_file_level, read_topmatter
+        from myst_parser.parsers.mdit import create_md_parser
+
+        from .cells import ALL
+        from .dialect import cells_from_tokens, d2l_plugin, dialect_config, unterminated_fences
+        from .mystnb_compat import notebook_parser
+        from .phase import image_writer, page_results
+        from .renderer import D2lRenderer, PageContext
+        from .state import get_state
+
         env = document.settings.env
         delegate = notebook_parser(self, env, inputstring)
         if delegate is not None:

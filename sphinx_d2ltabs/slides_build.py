@@ -22,12 +22,11 @@ from typing import Any
 from sphinx.application import Sphinx
 from sphinx.util import logging
 
-from .notebook_files import digest, page_reader, read_json
-from .slides_files import FORMAT, MANIFEST, SLIDES_DIR, write_json, write_slides
 from .state import get_state
 from .warnings_ import D2lWarning, warn
 
 logger = logging.getLogger(__name__)
+# (notebook_files and slides_files are imported by builds that make slides)
 
 STATIC = os.path.join(os.path.dirname(__file__), "slides_static")
 """Its ``reveal/`` folder is copied to ``<outdir>/_static/reveal/``."""
@@ -60,7 +59,9 @@ def collect_slide_pages(app: Sphinx, env: Any) -> list[str]:
     state.slide_pages = {}
     if not _enabled(app):
         return []
+    from .notebook_files import digest, read_json
     from .phase import md_pages
+    from .slides_files import FORMAT, MANIFEST, write_json
 
     cfg = state.cfg
     path = os.path.join(str(app.doctreedir), MANIFEST)
@@ -100,6 +101,7 @@ class _MarkFinder:
     def frameworks(self, source: str, raw: bytes) -> list[str]:
         """The frameworks of the page's notebooks if it has marks, else none."""
         from .mdit_d2l import dialect_md_parser
+        from .notebook_files import page_reader
         from .notebooks import notebook_frameworks
         from .slides import has_marks, mark_page
 
@@ -116,6 +118,8 @@ class _MarkFinder:
 def on_build_finished(app: Sphinx, exception: BaseException | None) -> None:
     if exception is not None or not _enabled(app):
         return
+    from .slides_files import SLIDES_DIR, write_slides
+
     start = time.monotonic()
     try:
         writer = write_slides(app)

@@ -15,8 +15,10 @@ The pipeline, in build order:
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import os
 import re
+from collections.abc import Callable
 from dataclasses import fields
 from typing import Any
 
@@ -151,6 +153,18 @@ def _add_config_values(app: Sphinx) -> None:
         app.add_config_value(f"d2l_{f.name}", default, f.metadata["rebuild"], types)
 
 
+def _on_demand(module: str, name: str) -> Callable[..., Any]:
+    """The event handler ``sphinx_d2ltabs.<module>.<name>``, imported by its first call
+    (a build that never fires the event, as a no-op rebuild never reads a page, never
+    loads the module)."""
+
+    def handler(*args: Any) -> Any:
+        return getattr(importlib.import_module(f".{module}", __package__), name)(*args)
+
+    handler.__name__ = handler.__qualname__ = name
+    return handler
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     """Register everything, in the order the handlers of one event must run."""
     from . import __version__
@@ -162,7 +176,6 @@ def setup(app: Sphinx) -> dict[str, Any]:
     from .mystnb_compat import setup_markdown
     from .originals import setup_originals
     from .outputs import setup_outputs
-    from .page_settings import on_source_read
     from .parser import D2lParser
     from .phase import on_env_get_outdated
     from .publish import setup_publish
@@ -183,7 +196,8 @@ def setup(app: Sphinx) -> dict[str, Any]:
     setup_phase_lines(app)  # the phase's lines after "updating environment"
     setup_static_paths(app)  # no "configuration has changed" on every build
     setup_mathjax_classes(app)  # MathJax typesets the dialect's math
-    app.connect("source-read", on_source_read)  # a page's d2l front matter: its problems
+    # a page's d2l front matter: its problems
+    app.connect("source-read", _on_demand("page_settings", "on_source_read"))
     app.connect("build-finished", on_build_finished)  # d2l_raise_on_error: exit status 1
     app.add_env_collector(D2lCollector)
     app.connect("env-before-read-docs", on_env_before_read_docs)

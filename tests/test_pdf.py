@@ -66,7 +66,7 @@ def plot_output(monkeypatch: pytest.MonkeyPatch) -> None:
                   "data": {"image/svg+xml": PLOT_SVG, "text/plain": PLOT_TEXT}}
         return {"pytorch": JobResult(docname, "pytorch", "ok", outputs={cell.line: [output]})}
 
-    monkeypatch.setattr("sphinx_d2ltabs.parser.page_results", results)
+    monkeypatch.setattr("sphinx_d2ltabs.phase.page_results", results)  # (read by the parser)
 
 
 def build_tex(make_app: Any, src: Path, **conf: Any) -> tuple[Any, str]:

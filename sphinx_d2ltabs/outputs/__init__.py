@@ -12,17 +12,30 @@ Classes follow MyST-NB (``output``, ``stream``, ``stderr``, ``text_plain``,
 
 from __future__ import annotations
 
+import importlib
 import os
 from typing import TYPE_CHECKING, Any
 
 from ..builder import connect_record_builder
 from .ansi import ANSI_LANGUAGE, TRACEBACK_LANGUAGE, AnsiLexer, traceback_lexer
-from .render import MAX_ITEMS, OutputContext, render_outputs
 from .select import SelectMimeType
 from .text import clean_text, strip_ansi
 
 if TYPE_CHECKING:
     from sphinx.application import Sphinx
+
+    from .render import MAX_ITEMS, OutputContext, render_outputs
+
+_LAZY = {"MAX_ITEMS", "OutputContext", "render_outputs"}
+"""From :mod:`.render`, imported by the first page rendered (not by a no-op rebuild)."""
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(".render", __name__), name)
+    globals()[name] = value
+    return value
 
 __all__ = [
     "MAX_ITEMS",
