@@ -616,6 +616,7 @@ def markdown_table(results: Results) -> str:
 
 
 def main() -> None:
+    global NOOP_REPEATS
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 50, 200])
@@ -647,7 +648,6 @@ def main() -> None:
     parser.add_argument("--summarize", type=Path, nargs="+", metavar="JSON",
                         help="build nothing: merge these result files and print the tables")
     args = parser.parse_args()
-    global NOOP_REPEATS
     NOOP_REPEATS = max(1, args.noop_repeats)
     if args.summarize:
         merged: Results = {}

@@ -35,6 +35,23 @@ def wrap(argv: list[str]) -> list[str]:
     return [sys.executable, "-I", "-S", os.path.abspath(__file__), str(os.getpid()), *argv]
 
 
+IN_MEMORY_HISTORY = "--HistoryManager.hist_file=:memory:"
+"""For IPython kernels, as nbclient passes them (MyST-NB, nbconvert and d2lbook run their
+kernels through it): no history database in the user's profile, which kernels running at
+once would otherwise share (SQLite errors), and no thread that writes it."""
+
+
+def extra_arguments(km: Any) -> list[str]:
+    """The kernel's extra command-line arguments: :data:`IN_MEMORY_HISTORY` for an IPython
+    kernel (nbclient's rule, ``km.ipykernel``, or a kernelspec that runs ipykernel)."""
+    try:
+        argv = list(km.kernel_spec.argv)
+    except Exception:  # (no such kernelspec: the start reports it)
+        return []
+    runs_ipykernel = argv[1:3] in (["-m", "ipykernel_launcher"], ["-m", "ipykernel"])
+    return [IN_MEMORY_HISTORY] if km.ipykernel or runs_ipykernel else []
+
+
 @functools.cache
 def manager_class() -> type:
     """jupyter-client's KernelManager, forking kernels from a zygote while

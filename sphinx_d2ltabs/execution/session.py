@@ -151,7 +151,7 @@ class KernelSession:
             kwargs["cwd"] = self.job.cwd
         reaper.ensure()
         self.km = launch.manager_class()(kernel_name=self.job.kernel)
-        self.km.start_kernel(**kwargs)
+        self.km.start_kernel(extra_arguments=launch.extra_arguments(self.km), **kwargs)
         self.process = getattr(self.km.provisioner, "process", None)
         self.pgid = self._find_pgid()
         reaper.watch_group(self.pgid)

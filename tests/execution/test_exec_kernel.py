@@ -151,6 +151,18 @@ def test_setup_code_env_and_cwd(make_job: MakeJob, tmp_path: Path) -> None:
     assert result.outputs[10][0]["text"] == "2,5\n" and result.cuda_visible_devices == "2,5"
 
 
+def test_history_stays_in_memory(make_job: MakeJob, tmp_path: Path,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """As nbclient runs IPython kernels: no history database in the user's profile
+    (kernels running at once would share it), and the history still works."""
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    result = run_job(make_job("x = 1", "ip = get_ipython()\n"
+                              "print(ip.history_manager.hist_file, len(ip.user_ns['In']))"))
+    assert result.ok, result.error
+    assert result.outputs[20][0]["text"] == ":memory: 3\n"
+    assert not list((tmp_path / "ipython").rglob("history.sqlite"))
+
+
 def test_failing_setup_code(make_job: MakeJob) -> None:
     result = run_job(make_job("print(1)", setup_code="raise ValueError('nope')"))
     assert result.status == "error" and result.error is not None
