@@ -152,7 +152,7 @@ def test_errors_and_timeouts_as_with_the_local_executor(shipped: Any, local: Any
     assert warnings_of(dask_app) == warnings_of(local_app)
     assert any("chapter/two.md:7" in w and "ZeroDivisionError" in w
                for w in warnings_of(dask_app))
-    assert any("chapter/three.md:3" in w and "timed out after 3 s" in w
+    assert any("chapter/three.md:7" in w and "timed out after 3 s" in w
                for w in warnings_of(dask_app))
     assert "before" in outputs(dask_app, "chapter/two.html")
     assert "never" not in outputs(dask_app, "chapter/two.html")
