@@ -537,6 +537,7 @@ def warm_up(tools: list[Tool]) -> None:
 def profile_noop(tools: list[Tool], n: int, folder: Path) -> None:
     """pyinstrument text profiles of one more no-op build of ``ext`` and ``plain`` on the
     trees their last runs left (``folder/noop_<tool>_<n>.txt``)."""
+    folder = folder.resolve()  # (the builds run in the book's folder)
     folder.mkdir(parents=True, exist_ok=True)
     for tool in tools:
         if tool.name not in ("ext", "plain"):

@@ -126,15 +126,18 @@ def _timeouts(start_timeout: float) -> Timeouts:
 
 def _start(job: Job, gpu_ids: Sequence[str], timeouts: Timeouts,
            cancel: threading.Event | None) -> KernelSession:
-    """A started kernel session, tried twice when the first start fails in a way that a
+    """A started kernel session, tried twice: when the first start fails in a way that a
     port taken by another process between its choice and the kernel's bind explains (the
-    kernel exits at once, or the client cannot send)."""
+    kernel exits at once, or the client cannot send), and whenever a kernel forked from
+    a fork server fails to start (the second is launched from nothing)."""
     try:
         return KernelSession(job, gpu_ids, timeouts, cancel=cancel)
     except StartError as err:
-        if not _retryable(err.cause) or (cancel is not None and cancel.is_set()):
+        if (not err.forked and not _retryable(err.cause)) or (
+                cancel is not None and cancel.is_set()):
             raise
-    return KernelSession(job, gpu_ids, timeouts, cancel=cancel)
+        allow_fork = not err.forked
+    return KernelSession(job, gpu_ids, timeouts, cancel=cancel, allow_fork=allow_fork)
 
 
 def _retryable(cause: BaseException) -> bool:

@@ -68,7 +68,8 @@ def manager_class() -> type:
             from . import zygote
 
             spec = self.kernel_spec
-            if (self.provisioner is None and zygote.current() is not None
+            if (self.provisioner is None and getattr(self, "d2l_allow_fork", True)
+                    and zygote.current() is not None
                     and spec is not None and not spec.metadata.get("kernel_provisioner")):
                 self.kernel_id = self.kernel_id or kw.pop("kernel_id", str(uuid.uuid4()))
                 self.provisioner = fork_provisioner(

@@ -70,10 +70,12 @@ class KernelExited(RuntimeError):
 class StartError(Exception):
     """The kernel did not start; ``log`` is the end of what it wrote."""
 
-    def __init__(self, cause: BaseException, log: str) -> None:
+    def __init__(self, cause: BaseException, log: str, forked: bool = False) -> None:
         super().__init__(str(cause) or type(cause).__name__)
         self.cause = cause
         self.log = log
+        self.forked = forked
+        """The kernel was forked from a fork server (:mod:`.zygote`)."""
 
 
 def kill_all_kernels() -> None:
@@ -114,8 +116,10 @@ class KernelSession:
     ``cancel`` is set meanwhile; either way everything started is cleaned up."""
 
     def __init__(self, job: Job, gpu_ids: Sequence[str], timeouts: Timeouts, *,
-                 cancel: threading.Event | None = None) -> None:
+                 cancel: threading.Event | None = None, allow_fork: bool = True) -> None:
         self.job = job
+        self.allow_fork = allow_fork
+        """False: launch the kernel even while a fork server is active."""
         self.timeouts = timeouts
         self.cancel = cancel
         self.token = procs.new_token()
@@ -135,10 +139,11 @@ class KernelSession:
             raise
         except Exception as err:
             tail = self.log_tail()
+            forked = self.forked
             self.close()
             if self.cancel is not None and self.cancel.is_set():
                 raise Cancelled from err
-            raise StartError(err, tail) from err
+            raise StartError(err, tail, forked) from err
         except BaseException:  # KeyboardInterrupt
             self.close()
             raise
@@ -151,6 +156,7 @@ class KernelSession:
             kwargs["cwd"] = self.job.cwd
         reaper.ensure()
         self.km = launch.manager_class()(kernel_name=self.job.kernel)
+        self.km.d2l_allow_fork = self.allow_fork
         self.km.start_kernel(extra_arguments=launch.extra_arguments(self.km), **kwargs)
         self.process = getattr(self.km.provisioner, "process", None)
         self.pgid = self._find_pgid()
@@ -171,6 +177,11 @@ class KernelSession:
         if not pgid or pgid == os.getpgrp():
             return None
         return int(pgid)
+
+    @property
+    def forked(self) -> bool:
+        """Whether the kernel was forked from a fork server (:mod:`.zygote`)."""
+        return type(self.process).__name__ == "ForkedProcess"
 
     def alive(self) -> bool:
         if self.process is not None:

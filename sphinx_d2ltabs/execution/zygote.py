@@ -47,6 +47,8 @@ PER_KERNEL = frozenset({"CUDA_VISIBLE_DEVICES", procs.TOKEN_VAR})
 READY_TIMEOUT = 60.0
 """Seconds for a zygote to import the kernel's modules."""
 REPLY_TIMEOUT = 30.0
+LOST_REPORT = 2.0
+"""Seconds to wait for the end report of a kernel that no longer exists."""
 MAX_ZYGOTES = 4
 """Zygotes (Python and environment pairs) at once; further kernels start as before."""
 
@@ -65,7 +67,8 @@ class Zygote:
         self.log: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 (closed in close())
         self.cond = threading.Condition()
         self.replies: dict[int, dict[str, Any]] = {}
-        self.exits: dict[int, int] = {}
+        self.exits: dict[Any, int] = {}
+        """Request id → the return code of the kernel it forked."""
         self.ended = False
         self._ids = itertools.count()
         self._send_lock = threading.Lock()
@@ -117,8 +120,8 @@ class Zygote:
                     self.cond.notify_all()
                     return
                 message = json.loads(data)
-                if "exit" in message:
-                    self.exits[int(message["exit"])] = int(message["code"])
+                if "exit" in message:  # (by request: a pid may be reused meanwhile)
+                    self.exits[message.get("id")] = int(message["code"])
                 elif isinstance(message.get("id"), int):
                     self.replies[message["id"]] = message
                 self.cond.notify_all()
@@ -144,7 +147,7 @@ class Zygote:
             raise ZygoteError("the kernel fork server ended")
         if "pid" not in reply:
             raise ZygoteError(f"the kernel fork server could not fork: {reply.get('error')}")
-        return ForkedProcess(self, int(reply["pid"]))
+        return ForkedProcess(self, int(reply["pid"]), number)
 
     def alive(self) -> bool:
         with self.cond:
@@ -171,13 +174,15 @@ class ForkedProcess:
 
     stdin = stdout = stderr = None
 
-    def __init__(self, zygote: Zygote, pid: int) -> None:
+    def __init__(self, zygote: Zygote, pid: int, number: int) -> None:
         self.zygote = zygote
         self.pid = pid
+        self.number = number
+        """The request that forked it (its end is reported under it)."""
         self.returncode: int | None = None
 
     def _code(self) -> int | None:
-        code = self.zygote.exits.get(self.pid)
+        code = self.zygote.exits.get(self.number)
         if code is None and self.zygote.ended:
             code = -int(signal.SIGKILL)
         return code
@@ -185,6 +190,12 @@ class ForkedProcess:
     def poll(self) -> int | None:
         with self.zygote.cond:
             self.returncode = self._code()
+            if self.returncode is None and not _exists(self.pid):
+                # gone without a report yet: the report is on its way (the server reaps
+                # and reports at once); should it never come, the kernel is still dead
+                self.zygote.cond.wait_for(lambda: self._code() is not None, LOST_REPORT)
+                code = self._code()
+                self.returncode = -int(signal.SIGKILL) if code is None else code
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
@@ -205,6 +216,17 @@ class ForkedProcess:
 
     def terminate(self) -> None:
         self.send_signal(signal.SIGTERM)
+
+
+def _exists(pid: int) -> bool:
+    """Whether process ``pid`` exists (a zombie does: its server has not reaped it)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 class Forks:

@@ -12,7 +12,7 @@ end of a ``SOCK_SEQPACKET`` socket pair; one JSON message a packet:
 * build → zygote: ``{"id", "argv", "env", "cwd", "token_file"}`` with the kernel's stdout and stderr
   as two descriptors (``SCM_RIGHTS``); zygote → build: ``{"id", "pid"}`` or
   ``{"id", "error"}``;
-* zygote → build: ``{"exit": pid, "code": returncode}`` when a kernel ends (``-N``:
+* zygote → build: ``{"exit": pid, "id", "code": returncode}`` when a kernel ends (``-N``:
   killed by signal N, as :class:`subprocess.Popen` says it).
 
 A forked kernel is what ``python -m ipykernel_launcher -f FILE`` in that folder with
@@ -121,7 +121,8 @@ def _serve(sock: socket.socket, changes: dict[str, str], removed: list[str]) -> 
     signal.signal(signal.SIGCHLD, lambda *_: None)
     parent = os.getppid()
     own = [sock.fileno(), wake_r, wake_w]
-    children: set[int] = set()
+    children: dict[int, Any] = {}
+    """pid → the id of the request that forked it."""
     try:
         while os.getppid() == parent:
             ready, _, _ = select.select([sock.fileno(), wake_r], [], [], CHECK)
@@ -138,7 +139,7 @@ def _serve(sock: socket.socket, changes: dict[str, str], removed: list[str]) -> 
                 os.killpg(pid, signal.SIGKILL)
 
 
-def _reap(sock: socket.socket, children: set[int]) -> None:
+def _reap(sock: socket.socket, children: dict[int, Any]) -> None:
     while children:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
@@ -146,11 +147,11 @@ def _reap(sock: socket.socket, children: set[int]) -> None:
             return
         if pid == 0:
             return
-        children.discard(pid)
-        _send(sock, {"exit": pid, "code": os.waitstatus_to_exitcode(status)})
+        number = children.pop(pid, None)
+        _send(sock, {"exit": pid, "id": number, "code": os.waitstatus_to_exitcode(status)})
 
 
-def _handle(sock: socket.socket, children: set[int], own: list[int],
+def _handle(sock: socket.socket, children: dict[int, Any], own: list[int],
             env_changes: tuple[dict[str, str], list[str]]) -> bool:
     """Serve one request; False at the end of the build's socket."""
     try:
@@ -178,7 +179,7 @@ def _handle(sock: socket.socket, children: set[int], own: list[int],
         for fd in fds:
             with contextlib.suppress(OSError):
                 os.close(fd)
-    children.add(pid)
+    children[pid] = request["id"]
     _send(sock, {"id": request["id"], "pid": pid})
     return True
 

@@ -125,3 +125,26 @@ def test_the_scheduler_forks_when_jobs_wait_unless_told_not_to(make_job: MakeJob
 def test_which_kernels_are_forked(argv: list[str], python: bool) -> None:
     assert (zygote.forkable(argv) is not None) is python
 
+
+
+def test_a_forked_kernel_that_does_not_start_is_launched_instead(
+        make_job: MakeJob, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever keeps a forked kernel from answering, the job's second try launches its
+    kernel from nothing (no fork server), and the job runs."""
+    from sphinx_d2ltabs.execution import session
+
+    original = session.KernelSession._wait_for_ready
+    tries: list[bool] = []
+
+    def wait_for_ready(self: session.KernelSession, timeout: float) -> None:
+        tries.append(self.forked)
+        if self.forked:
+            raise TimeoutError("the kernel did not answer (simulated)")
+        original(self, timeout)
+
+    monkeypatch.setattr(session.KernelSession, "_wait_for_ready", wait_for_ready)
+    with zygote.forking():
+        result = run_job(make_job("import os; print(os.getppid())"))
+    assert tries == [True, False]
+    assert result.ok, result.error
+    assert result.outputs[10][0]["text"] == f"{os.getpid()}\n"  # launched: our child
