@@ -12,7 +12,8 @@ While :func:`forking` is active (the local scheduler's run, ``d2l_fork_kernels``
 and environment (all variables but ``CUDA_VISIBLE_DEVICES`` and the kernel's token, which
 each kernel gets its own of). Any other kernel, a zygote that does not start (ipykernel
 missing, an import that starts a thread), or one too many environments: the kernel is
-started as before, through :mod:`.launch`. Isolation is unchanged: one process per
+started as before, through :mod:`.launch`; so is the second try of a forked kernel that did
+not start (:func:`.kernel.run_job`). Isolation is unchanged: one process per
 kernel, never reused, killed with its process group at the end of its job.
 
 The zygote is the build's child in its own session; it holds a token of the build

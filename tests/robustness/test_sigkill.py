@@ -62,10 +62,17 @@ def mark() -> str:
     return uuid.uuid4().hex
 
 
-def start_book(tmp_path: Path, mark: str, block: str) -> tuple[subprocess.Popen[str], Path]:
+def start_book(tmp_path: Path, mark: str, block: str,
+               forked: bool = False) -> tuple[subprocess.Popen[str], Path]:
+    """The book of one page whose cell blocks; ``forked``: one more page and one worker,
+    so that the kernels are forked from a fork server (more jobs than workers)."""
     ready = tmp_path / "ready"
     code = CELL.format(tmp=str(ready) + ".part", ready=str(ready), block=block)
-    src = write_book(tmp_path / "src", {"p": "# P\n\n" + cell(code)}, mark=mark)
+    pages = {"p": "# P\n\n" + cell(code)}
+    if forked:
+        pages["q"] = "# Q\n\n" + cell("print(1)")
+    src = write_book(tmp_path / "src", pages, mark=mark,
+                     conf="d2l_workers = 1\n" if forked else "")
     return sphinx_build(src, tmp_path / "out"), ready
 
 
@@ -85,12 +92,17 @@ def cleanup(mark: str) -> Iterator[dict[int, str | None]]:
     assert left == [], f"processes left behind: {left}"
 
 
-@pytest.mark.parametrize("block", list(BLOCKS))
-def test_sigkill_leaves_no_process(tmp_path: Path, mark: str, block: str,
+@pytest.mark.parametrize("block, forked", [("sleep", False), ("c-loop", False),
+                                           ("sleep", True)],
+                         ids=["sleep", "c-loop", "sleep-forked"])
+def test_sigkill_leaves_no_process(tmp_path: Path, mark: str, block: str, forked: bool,
                                    cleanup: dict[int, str | None]) -> None:
-    proc, ready = start_book(tmp_path, mark, BLOCKS[block])
+    proc, ready = start_book(tmp_path, mark, BLOCKS[block], forked)
     cleanup.update(started(ready, proc))
     assert len(still_alive(cleanup)) == 4 and proc.poll() is None
+    kernel = next(iter(cleanup))
+    parent = int(Path(f"/proc/{kernel}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    assert (parent != proc.pid) is forked  # forked: the fork server is its parent
     proc.send_signal(signal.SIGKILL)
     # nothing holds the build's output pipe: this returns once the build is dead
     proc.communicate(timeout=GONE_TIMEOUT)
