@@ -86,11 +86,26 @@ def source_template(config: Config) -> str | None:
                                getattr(config, "html_theme_options", None) or {})
 
 
-def write_status_json(app: Sphinx, exception: BaseException | None) -> None:
-    """HTML builds of a book with originals: ``<outdir>/d2l_translation_status.json``."""
+def write_status_json(app: Sphinx, env: BuildEnvironment) -> list[str]:
+    """HTML builds of a book with originals: ``<outdir>/d2l_translation_status.json``.
+
+    At ``env-updated``: every page is read by then, and what is decided here is kept in
+    the environment, which Sphinx saves next (before it writes the pages)."""
     builder = app.builder
-    if exception is not None or builder.format != "html" or "epub" in builder.name:
+    if builder.format == "html" and "epub" not in builder.name:
+        _write_status_json(app)
+    return []
+
+
+def _write_status_json(app: Sphinx) -> None:
+    state = get_state(app.env)
+    path = os.path.join(str(app.outdir), STATUS_FILE)
+    stamp = _status_stamp(app)
+    # no page read again, nothing else changed: the last decision holds (no page is read)
+    if state.status_stamp in (f"{stamp}:none", f"{stamp}:written") and (
+            state.status_stamp.endswith(":none") or os.path.isfile(path)):
         return
+    state.status_stamp = f"{stamp}:none"
     sources = _sources(app.env)
     if not any("<!--" in text for _doc, _rel, text in sources):
         return  # (no comment, no original: nothing to pair)
@@ -99,11 +114,24 @@ def write_status_json(app: Sphinx, exception: BaseException | None) -> None:
         return
     text = json.dumps(report.to_json(source_template(app.config)), indent=1,
                       ensure_ascii=False)
-    path = os.path.join(str(app.outdir), STATUS_FILE)
     try:
         atomic_write(path, text)
     except OSError as err:
         warn(logger, f"cannot write {path}: {err.strerror or err}", D2lWarning.OUTPUT)
+        state.status_stamp = ""
+        return
+    state.status_stamp = f"{stamp}:written"
+
+
+def _status_stamp(app: Sphinx) -> str:
+    """The pages (each with the time Sphinx last read it) and the settings the status
+    depends on: equal stamps, equal status."""
+    env = app.env
+    cfg = get_state(env).cfg
+    parts = [sorted((d, str(env.all_docs.get(d))) for d in env.found_docs),
+             cfg.translation_placeholder, env.config.language, source_template(app.config),
+             str(app.outdir)]
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
 
 
 # --------------------------------------------------------------------------- the tables
@@ -162,4 +190,4 @@ def summary(report: BookReport) -> str:
 
 
 def setup_bilingual_build(app: Sphinx) -> None:
-    app.connect("build-finished", write_status_json)
+    app.connect("env-updated", write_status_json)

@@ -59,6 +59,9 @@ class D2lState:
     last_run: LastRun | None = None
     api: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     """framework → saved names of the library (the API page)."""
+    status_stamp: str = ""
+    """What the translation status was last decided from, and the decision
+    (:func:`.bilingual_build.write_status_json`)."""
 
     # ------------------------------------------------------------ this build only
     config: D2lConfig | None = None
@@ -92,7 +95,7 @@ class D2lState:
     """Pages with slide marks → the ``d2l_slides`` frameworks of their decks
     (:mod:`.slides_build`)."""
 
-    KEPT = ("doc_keys", "last_run", "api")
+    KEPT = ("doc_keys", "last_run", "api", "status_stamp")
 
     def __getstate__(self) -> dict[str, Any]:
         # only what later builds need goes into the pickled environment (and into the

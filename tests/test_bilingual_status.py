@@ -10,6 +10,7 @@ test-seeds) and three d2l-vn pages (tests/roots/test-bilingual, from d2l-ai/d2l-
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -310,3 +311,41 @@ def test_no_json_for_a_book_without_originals(make_app: Any, tmp_path: Path) -> 
     app = make_app("html", srcdir=src)
     app.build()
     assert not Path(app.outdir, "d2l_translation_status.json").exists()
+
+
+def test_an_unchanged_book_is_not_read_again_for_its_status(
+        make_app: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The status is decided again only when a page was read again (or a setting it
+    depends on changed): a rebuild with nothing changed reads no page for it, and keeps
+    the file; a deleted status file, or an edited page, is written again."""
+    from sphinx_d2ltabs import bilingual_build
+
+    src = tmp_path / "src"
+    shutil.copytree(VN, src)
+    # pages read on every build: the directive's (it shows every page's status) and one
+    # whose toc names pages the copy does not have (Sphinx reads those every time)
+    (src / "status.md").write_text("# Status\n\nNo report here.\n")
+    chapter = src / "chapter_preliminaries" / "index_vn.md"
+    chapter.write_text(re.sub(r"```toc\n.*?```\n", "", chapter.read_text(encoding="utf-8"),
+                              flags=re.DOTALL), encoding="utf-8")
+    status = Path(make_app("html", srcdir=src).outdir, "d2l_translation_status.json")
+    reads: list[int] = []
+    real = bilingual_build._sources
+
+    def counted(env: Any) -> Any:
+        reads.append(1)
+        return real(env)
+
+    monkeypatch.setattr(bilingual_build, "_sources", counted)
+    make_app("html", srcdir=src).build()
+    first, built = status.read_text(), len(reads)
+    assert built >= 1
+    make_app("html", srcdir=src).build()  # nothing changed
+    assert len(reads) == built and status.read_text() == first
+    status.unlink()
+    make_app("html", srcdir=src).build()  # the file is gone: written again
+    assert len(reads) == built + 1 and status.read_text() == first
+    page = next(src.rglob("*_vn.md"))
+    page.write_text(page.read_text(encoding="utf-8") + "\nMột đoạn mới.\n", encoding="utf-8")
+    make_app("html", srcdir=src).build()  # a page changed: decided again
+    assert len(reads) >= built + 2
