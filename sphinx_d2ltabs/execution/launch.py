@@ -41,6 +41,15 @@ kernels through it): no history database in the user's profile, which kernels ru
 once would otherwise share (SQLite errors), and no thread that writes it."""
 
 
+IPYKERNEL_MODULES = ("ipykernel_launcher", "ipykernel")
+"""The ``-m`` modules of an IPython kernel's command."""
+
+
+def runs_ipykernel(argv: list[str]) -> bool:
+    """Whether a kernel command is ``<python> -m ipykernel_launcher|ipykernel ...``."""
+    return len(argv) >= 3 and argv[1] == "-m" and argv[2] in IPYKERNEL_MODULES
+
+
 def extra_arguments(km: Any) -> list[str]:
     """The kernel's extra command-line arguments: :data:`IN_MEMORY_HISTORY` for an IPython
     kernel (nbclient's rule, ``km.ipykernel``, or a kernelspec that runs ipykernel)."""
@@ -48,8 +57,7 @@ def extra_arguments(km: Any) -> list[str]:
         argv = list(km.kernel_spec.argv)
     except Exception:  # (no such kernelspec: the start reports it)
         return []
-    runs_ipykernel = argv[1:3] in (["-m", "ipykernel_launcher"], ["-m", "ipykernel"])
-    return [IN_MEMORY_HISTORY] if km.ipykernel or runs_ipykernel else []
+    return [IN_MEMORY_HISTORY] if km.ipykernel or runs_ipykernel(argv) else []
 
 
 @functools.cache

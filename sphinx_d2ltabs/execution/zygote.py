@@ -37,12 +37,10 @@ import threading
 from collections.abc import Iterator, Mapping
 from typing import IO, Any
 
-from . import procs
+from . import launch, procs
 from .zygote_main import BOOT, MAX_MESSAGE
 
 MAIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "zygote_main.py")
-MODULES = ("ipykernel_launcher", "ipykernel")
-"""The ``-m`` modules of kernelspecs that can be forked."""
 PER_KERNEL = frozenset({"CUDA_VISIBLE_DEVICES", procs.TOKEN_VAR})
 """Variables that may differ between kernels of one zygote."""
 READY_TIMEOUT = 60.0
@@ -308,8 +306,8 @@ class Forks:
 
 def forkable(argv: list[str]) -> str | None:
     """The Python of an IPython kernel command that a zygote can fork, else None."""
-    if (not sys.platform.startswith("linux") or len(argv) < 3 or argv[1] != "-m"
-            or argv[2] not in MODULES or not hasattr(socket, "send_fds")):
+    if (not sys.platform.startswith("linux") or not launch.runs_ipykernel(argv)
+            or not hasattr(socket, "send_fds")):
         return None
     return shutil.which(argv[0])
 
