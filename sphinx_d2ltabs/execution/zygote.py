@@ -107,23 +107,31 @@ class Zygote:
         return ""
 
     def _read(self) -> None:
-        """The reader thread: replies and exits into the shared state until the end."""
-        while True:
-            try:
-                data = self.sock.recv(MAX_MESSAGE)
-            except OSError:
-                data = b""
-            with self.cond:
-                if not data:
-                    self.ended = True
+        """The reader thread: replies and exits into the shared state until the end of
+        the socket; however it ends, the server counts as ended (its kernels as dead)."""
+        try:
+            while data := self._recv():
+                try:
+                    message = json.loads(data)
+                    exit_code = int(message["code"]) if "exit" in message else None
+                except (ValueError, KeyError, TypeError):
+                    continue  # (never sent: not a reason to stop reading)
+                with self.cond:
+                    if exit_code is not None:  # (by request: a pid may be reused)
+                        self.exits[message.get("id")] = exit_code
+                    elif isinstance(message.get("id"), int):
+                        self.replies[message["id"]] = message
                     self.cond.notify_all()
-                    return
-                message = json.loads(data)
-                if "exit" in message:  # (by request: a pid may be reused meanwhile)
-                    self.exits[message.get("id")] = int(message["code"])
-                elif isinstance(message.get("id"), int):
-                    self.replies[message["id"]] = message
+        finally:
+            with self.cond:
+                self.ended = True
                 self.cond.notify_all()
+
+    def _recv(self) -> bytes:
+        try:
+            return self.sock.recv(MAX_MESSAGE)
+        except OSError:
+            return b""
 
     def fork(self, argv: list[str], env: Mapping[str, str], cwd: str | None,
              stdout: int, stderr: int) -> ForkedProcess:
