@@ -102,8 +102,8 @@ def _write_status_json(app: Sphinx) -> None:
     path = os.path.join(str(app.outdir), STATUS_FILE)
     stamp = _status_stamp(app)
     # no page read again, nothing else changed: the last decision holds (no page is read)
-    if state.status_stamp in (f"{stamp}:none", f"{stamp}:written") and (
-            state.status_stamp.endswith(":none") or os.path.isfile(path)):
+    if state.status_stamp == f"{stamp}:none" or (
+            state.status_stamp == f"{stamp}:written" and os.path.isfile(path)):
         return
     state.status_stamp = f"{stamp}:none"
     sources = _sources(app.env)

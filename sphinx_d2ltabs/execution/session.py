@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
-from . import launch, procs, reaper
+from . import launch, procs, reaper, zygote
 from .messages import CellRun, Collector
 from .model import Job
 
@@ -199,7 +199,7 @@ class KernelSession:
     @property
     def forked(self) -> bool:
         """Whether the kernel was forked from a fork server (:mod:`.zygote`)."""
-        return type(self.process).__name__ == "ForkedProcess"
+        return isinstance(self.process, zygote.ForkedProcess)
 
     def alive(self) -> bool:
         if self.process is not None:
