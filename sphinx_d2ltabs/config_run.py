@@ -118,6 +118,15 @@ class RunOptions:
                       "of 0.35 s); each kernel is still a process of its own that serves "
                       "one page. ``False``: start each from nothing.", BOOL, rebuild=""),
     )
+    fork_setup_imports: bool = field(
+        default=True,
+        metadata=meta("With ``d2l_fork_kernels``: fork the kernels of a framework from a "
+                      "process that has also run the leading ``import`` statements of its "
+                      "``d2l_setup_code`` (``import torch``...), when that is safe (no thread "
+                      "left running, no CUDA initialized, no module that asks for IPython "
+                      "when imported); each kernel still runs the whole set-up code. "
+                      "``False``: each kernel imports them itself.", BOOL, rebuild=""),
+    )
     # where jobs run (execution/executor.py, docs/distributed.md)
     executor: str = field(
         default="local",

@@ -98,6 +98,7 @@ def open_executor(cfg: D2lConfig, srcdir: str | None, callbacks: Callbacks,
             on_result=callbacks.on_result,
             prestart=None if cfg.prestart is None else int(cfg.prestart),
             fork_kernels=cfg.fork_kernels,
+            fork_setup_imports=cfg.fork_setup_imports,
         )
         return
     if srcdir is None:

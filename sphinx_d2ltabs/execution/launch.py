@@ -101,7 +101,8 @@ def provisioner_class() -> type:
         async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
             from . import zygote
 
-            process = zygote.launch_kernel(cmd, kwargs)
+            process = zygote.launch_kernel(cmd, kwargs,
+                                           getattr(self.parent, "d2l_setup", ("", "")))
             if process is None:
                 return await super().launch_kernel(wrap(cmd), **kwargs)
             self.process = process  # type: ignore[assignment]  # (Popen's methods)

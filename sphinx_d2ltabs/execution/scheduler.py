@@ -63,7 +63,7 @@ class Scheduler:
                  on_result: Callable[[Job, JobResult], None] | None = None,
                  run_job: JobRunner | None = None,
                  prestart: int | None = None,
-                 fork_kernels: bool = True) -> None:
+                 fork_kernels: bool = True, fork_setup_imports: bool = True) -> None:
         self.workers = max(1, int(workers or os.cpu_count() or 1))
         self.gpu_ids = [str(g) for g in (detect_gpus() if gpu_ids is None else gpu_ids)]
         self.strict_gpu = strict_gpu
@@ -78,6 +78,8 @@ class Scheduler:
         self.fork_kernels = fork_kernels
         """Fork IPython kernels from a zygote (:mod:`.zygote`) during a :meth:`run` of more
         jobs than workers."""
+        self.fork_setup_imports = fork_setup_imports
+        """... from a zygote that ran the imports of their set-up code, where it can."""
 
     def order(self, jobs: Sequence[Job],
               expected_seconds: Mapping[tuple[str, str], float] | None = None) -> list[Job]:
@@ -101,8 +103,9 @@ class Scheduler:
         # running thread for ended
         # a fork server pays off from the first kernel that waits for a worker (it costs
         # about one kernel's start; fewer jobs all start at once anyway)
-        with sigterm_as_interrupt(), zygote.forking(self.fork_kernels
-                                                    and len(jobs) > self.workers):
+        with sigterm_as_interrupt(), zygote.forking(
+                self.fork_kernels and len(jobs) > self.workers,
+                self.fork_setup_imports) as forks:
             try:
                 run.dispatch()
             except KeyboardInterrupt:
@@ -114,6 +117,8 @@ class Scheduler:
                     run.wait_ended(CLEANUP_TIMEOUT)
                     kill_all_kernels()
                 raise
+            for note in forks.notes if forks is not None else ():
+                run._call(self.on_notice, f"kernels not forked as they could be: {note}")
         if run.callback_error is not None:
             raise run.callback_error
         return run.results

@@ -175,6 +175,7 @@ class KernelSession:
         reaper.ensure()
         self.km = launch.manager_class()(kernel_name=self.job.kernel)
         self.km.d2l_allow_fork = self.allow_fork
+        self.km.d2l_setup = (self.job.setup_code, self.job.extra_key)
         self.km.start_kernel(extra_arguments=launch.extra_arguments(self.km), **kwargs)
         self.process = getattr(self.km.provisioner, "process", None)
         self.pgid = self._find_pgid()

@@ -16,6 +16,15 @@ started as before, through :mod:`.launch`; so is the second try of a forked kern
 not start (:func:`.kernel.run_job`). Isolation is unchanged: one process per
 kernel, never reused, killed with its process group at the end of its job.
 
+A kernel with set-up code (``d2l_setup_code``) is forked from a zygote that has also run
+the code's leading imports (``import torch``, ``from d2l import torch as d2l``: seconds
+of CPU each kernel would spend again), one per (Python, full environment, set-up code,
+library): it keeps the kernel's ``CUDA_VISIBLE_DEVICES`` (refusing when its imports
+initialize CUDA), and the cache key part ``job.extra_key`` (the library's contents) names
+it. When that zygote refuses (see :mod:`.zygote_main`), or when the page's folder holds
+a module or file of the same name as one it imported (the kernel's ``sys.path[0]``
+would have found that one), the kernel is forked from the zygote without them.
+
 The zygote is the build's child in its own session; it holds a token of the build
 (:mod:`.procs`, swept like the kernels' if the build dies) and ends with its socket.
 """
@@ -26,6 +35,7 @@ import contextlib
 import itertools
 import json
 import os
+import re
 import select
 import shutil
 import signal
@@ -49,7 +59,10 @@ REPLY_TIMEOUT = 30.0
 LOST_REPORT = 2.0
 """Seconds to wait for the end report of a kernel that no longer exists."""
 MAX_ZYGOTES = 4
-"""Zygotes (Python and environment pairs) at once; further kernels start as before."""
+"""Zygotes (Python and environment pairs) at once, and as many again with set-up imports;
+further kernels start as before."""
+Key = tuple[str, frozenset[tuple[str, str]], str, str]
+"""A zygote's Python, environment, set-up code and library stamp ('' and '': none)."""
 
 
 class ZygoteError(RuntimeError):
@@ -60,7 +73,7 @@ class Zygote:
     """One fork server and the kernels it forked; thread-safe."""
 
     def __init__(self, python: str, env: Mapping[str, str],
-                 timeout: float = READY_TIMEOUT) -> None:
+                 timeout: float = READY_TIMEOUT, setup: str = "") -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.sock = ours
         self.log: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 (closed in close())
@@ -69,11 +82,14 @@ class Zygote:
         self.exits: dict[Any, int] = {}
         """Request id → the return code of the kernel it forked."""
         self.ended = False
+        self.modules: frozenset[str] = frozenset()
+        """The top-level names of the modules it imported."""
         self._ids = itertools.count()
         self._send_lock = threading.Lock()
         try:
             self.proc = subprocess.Popen(
-                [python, "-c", BOOT, MAIN, str(theirs.fileno())], env=dict(env),
+                [python, "-c", BOOT, MAIN, str(theirs.fileno()), *([setup] if setup else [])],
+                env=dict(env),
                 pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=self.log,
                 stderr=self.log, start_new_session=True)
         except BaseException:
@@ -95,6 +111,7 @@ class Zygote:
         data = self.sock.recv(MAX_MESSAGE) if ready else b""
         message = json.loads(data) if data else {}
         if "ready" in message:
+            self.modules = frozenset(map(str, message.get("modules") or ()))
             return int(message["ready"])
         why = message.get("error") or ("no answer" if not ready else "it exited")
         raise ZygoteError(f"the kernel fork server did not start: {why}"
@@ -237,13 +254,17 @@ def _exists(pid: int) -> bool:
 
 
 class Forks:
-    """The zygotes of one run, by Python and environment; :meth:`fork` starts them on
-    first use. Thread-safe."""
+    """The zygotes of one run, by :data:`Key`; :meth:`fork` starts them on first use.
+    Thread-safe. ``setup_imports``: fork kernels with set-up code from zygotes that ran
+    its imports (``d2l_fork_setup_imports``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, setup_imports: bool = True) -> None:
+        self.setup_imports = setup_imports
         self.lock = threading.Lock()
-        self.zygotes: dict[tuple[str, frozenset[tuple[str, str]]], Zygote] = {}
-        self.broken: set[tuple[str, frozenset[tuple[str, str]]]] = set()
+        self.zygotes: dict[Key, Zygote] = {}
+        self.starting: dict[Key, threading.Event] = {}
+        self.broken: set[Key] = set()
+        self.closed = False
         self.token = procs.new_token()
         self.notes: list[str] = []
         """Why a zygote could not be used (each once)."""
@@ -251,48 +272,85 @@ class Forks:
         """Kernels forked."""
 
     def fork(self, argv: list[str], env: Mapping[str, str], cwd: str | None,
-             stdout: int, stderr: int) -> ForkedProcess | None:
-        """The kernel ``argv`` forked, or None when it can't be (start it as before)."""
+             stdout: int, stderr: int, setup: tuple[str, str] = ("", "")
+             ) -> ForkedProcess | None:
+        """The kernel ``argv`` forked, or None when it can't be (start it as before).
+        ``setup``: the kernel's set-up code and the stamp of the library it may import."""
         python = forkable(argv)
         if python is None:
             return None
-        key = (python, frozenset((k, v) for k, v in env.items() if k not in PER_KERNEL))
-        zygote = self._zygote(key, env)
-        if zygote is None:
-            return None
-        try:
-            process = zygote.fork([python, *argv[1:]], env, cwd, stdout, stderr)
-        except ZygoteError as err:
-            self._drop(key, zygote, str(err))
-            return None
-        with self.lock:
-            self.forked += 1
-        return process
-
-    def _zygote(self, key: tuple[str, frozenset[tuple[str, str]]],
-                env: Mapping[str, str]) -> Zygote | None:
-        with self.lock:
-            zygote = self.zygotes.get(key)
-            if zygote is not None and zygote.alive():
-                return zygote
-            if key in self.broken or (zygote is None and len(self.zygotes) >= MAX_ZYGOTES):
-                return None
-            if zygote is not None:  # ended (killed): one more, never a third
-                self.broken.add(key)
-                self.zygotes.pop(key).close()
-            zenv = {k: v for k, v in env.items() if k not in PER_KERNEL}
-            zenv.update({"CUDA_VISIBLE_DEVICES": "", procs.TOKEN_VAR: self.token,
-                         procs.ZYGOTE_VAR: "1"})
+        for key in self._keys(python, env, setup):
+            zygote = self._zygote(key, env)
+            if zygote is None or shadowed(cwd, zygote.modules):
+                continue
             try:
-                self.zygotes[key] = zygote = Zygote(key[0], zenv)
-            except (OSError, ZygoteError) as err:
+                process = zygote.fork([python, *argv[1:]], env, cwd, stdout, stderr)
+            except ZygoteError as err:
+                self._drop(key, zygote, str(err))
+                continue
+            with self.lock:
+                self.forked += 1
+            return process
+        return None
+
+    def _keys(self, python: str, env: Mapping[str, str], setup: tuple[str, str]) -> list[Key]:
+        base = (python, frozenset((k, v) for k, v in env.items() if k not in PER_KERNEL), "", "")
+        if not (self.setup_imports and has_imports(setup[0])):
+            return [base]
+        full = frozenset((k, v) for k, v in env.items() if k != procs.TOKEN_VAR)
+        return [(python, full, setup[0], setup[1]), base]
+
+    def _zygote(self, key: Key, env: Mapping[str, str]) -> Zygote | None:
+        """The running zygote of ``key``, started if need be (one thread starts it, the
+        others wait for it); None when it can't be had."""
+        while True:
+            with self.lock:
+                zygote = self.zygotes.get(key)
+                if zygote is not None and zygote.alive():
+                    return zygote
+                if key in self.broken or self.closed:
+                    return None
+                event = self.starting.get(key)
+                if event is None:
+                    kind = sum(bool(k[2]) == bool(key[2]) for k in self.zygotes)
+                    if zygote is None and kind >= MAX_ZYGOTES:
+                        return None
+                    if zygote is not None:  # ended (killed): one more, never a third
+                        self.broken.add(key)
+                        del self.zygotes[key]
+                    self.starting[key] = event = threading.Event()
+                    break
+            event.wait()
+        if zygote is not None:
+            zygote.close()
+        return self._start(key, env, event)
+
+    def _start(self, key: Key, env: Mapping[str, str], event: threading.Event) -> Zygote | None:
+        zenv = {k: v for k, v in env.items() if k not in PER_KERNEL}
+        if key[2]:  # (its imports see the kernel's GPUs)
+            zenv = {k: v for k, v in env.items() if k != procs.TOKEN_VAR}
+        else:
+            zenv["CUDA_VISIBLE_DEVICES"] = ""
+        zenv.update({procs.TOKEN_VAR: self.token, procs.ZYGOTE_VAR: "1"})
+        zygote: Zygote | None = None
+        try:
+            zygote = Zygote(key[0], zenv, setup=key[2])
+        except (OSError, ZygoteError) as err:
+            with self.lock:
                 self.broken.add(key)
                 self.notes.append(str(err))
-                return None
-            return zygote
+        finally:
+            with self.lock:
+                if zygote is not None and not self.closed:
+                    self.zygotes[key] = zygote
+                self.starting.pop(key, None)
+                event.set()
+        if zygote is not None and self.closed:
+            zygote.close()
+            return None
+        return zygote
 
-    def _drop(self, key: tuple[str, frozenset[tuple[str, str]]], zygote: Zygote,
-              why: str) -> None:
+    def _drop(self, key: Key, zygote: Zygote, why: str) -> None:
         with self.lock:
             self.broken.add(key)
             self.notes.append(why)
@@ -304,12 +362,44 @@ class Forks:
         """End the zygotes, then kill whatever holds their token still: processes that
         kernels forked and orphaned (each job's end kills its own already)."""
         with self.lock:
+            self.closed = True
             zygotes = list(self.zygotes.values())
             self.zygotes.clear()
         for zygote in zygotes:
             zygote.close()
         token = self.token.encode()
         procs.kill_matching(lambda value: value == token)
+
+
+def has_imports(code: str) -> bool:
+    """Whether set-up code may start with imports worth a zygote of their own (the zygote
+    reads it as IPython does: :func:`.zygote_main.setup_imports`)."""
+    return bool(_IMPORT.search(code))
+
+
+_IMPORT = re.compile(r"^\s*(import|from)\s", re.MULTILINE)
+_MODULE_FILE = re.compile(r"^([A-Za-z_]\w*)(\.py[cw]?|\..*\.so|\.so|\.pyd)$")
+
+
+def shadowed(cwd: str | None, modules: frozenset[str]) -> str:
+    """The first of ``modules`` (top-level names) that a kernel started in the folder
+    ``cwd`` would import from there instead (its ``sys.path[0]``), or that would read a
+    file there when imported (``matplotlibrc``); '' when none."""
+    if not cwd or not modules:
+        return ""
+    try:
+        entries = os.listdir(cwd)
+    except OSError:
+        return ""
+    for entry in entries:
+        match = _MODULE_FILE.match(entry)
+        name = match.group(1) if match else entry
+        if name in modules and (match is not None or os.path.isfile(
+                os.path.join(cwd, entry, "__init__.py"))):
+            return name
+    if "matplotlib" in modules and "matplotlibrc" in entries:
+        return "matplotlib"
+    return ""
 
 
 def forkable(argv: list[str]) -> str | None:
@@ -331,16 +421,16 @@ def current() -> Forks | None:
 
 
 @contextlib.contextmanager
-def forking(enabled: bool = True) -> Iterator[Forks | None]:
+def forking(enabled: bool = True, setup_imports: bool = True) -> Iterator[Forks | None]:
     """Fork kernels from zygotes within this block (nested and concurrent blocks share
-    them; the last to leave closes them)."""
+    them, with the first one's ``setup_imports``; the last to leave closes them)."""
     global _current, _users
     if not enabled or not sys.platform.startswith("linux"):
         yield None
         return
     with _lock:
         if _current is None:
-            _current = Forks()
+            _current = Forks(setup_imports)
         _users += 1
         forks = _current
     try:
@@ -355,9 +445,11 @@ def forking(enabled: bool = True) -> Iterator[Forks | None]:
             forks.close()
 
 
-def launch_kernel(argv: list[str], kwargs: Mapping[str, Any]) -> ForkedProcess | None:
+def launch_kernel(argv: list[str], kwargs: Mapping[str, Any],
+                  setup: tuple[str, str] = ("", "")) -> ForkedProcess | None:
     """The kernel forked as jupyter-client's ``launch_kernel(argv, **kwargs)`` would
-    start it, or None (no active zygotes, or not forkable)."""
+    start it, or None (no active zygotes, or not forkable). ``setup``: see
+    :meth:`Forks.fork`."""
     forks = current()
     if forks is None:
         return None
@@ -369,7 +461,7 @@ def launch_kernel(argv: list[str], kwargs: Mapping[str, Any]) -> ForkedProcess |
     out, err = _fd(kwargs.get("stdout"), 1), _fd(kwargs.get("stderr"), 2)
     if out is None or err is None:
         return None
-    return forks.fork(list(argv), env, None if cwd is None else str(cwd), out, err)
+    return forks.fork(list(argv), env, None if cwd is None else str(cwd), out, err, setup)
 
 
 def _fd(stream: Any, default: int) -> int | None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from exec_helpers import MakeJob
 
-from sphinx_d2ltabs.execution import Scheduler, run_job, zygote
+from sphinx_d2ltabs.execution import JobResult, Scheduler, run_job, zygote
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
 
@@ -148,3 +148,151 @@ def test_a_forked_kernel_that_does_not_start_is_launched_instead(
     assert tries == [True, False]
     assert result.ok, result.error
     assert result.outputs[10][0]["text"] == f"{os.getpid()}\n"  # launched: our child
+
+
+# ------------------------------------------------------------------ set-up imports
+PROBE = "import os\nPID = os.getpid()\n"
+"""A module that says which process imported it."""
+WHO = "import os, probe\nprint(probe.PID == os.getpid(), getattr(probe, 'LOCAL', False))"
+"""A cell: was ``probe`` imported by this kernel (True) or by its zygote (False)?"""
+
+
+def _site(tmp_path: Path, probe: str = PROBE) -> tuple[tuple[str, str], ...]:
+    site = tmp_path / "site"
+    site.mkdir(exist_ok=True)
+    (site / "probe.py").write_text(probe)
+    return (("PYTHONPATH", str(site)),)
+
+
+def _text(result: JobResult) -> str:
+    return "".join(str(o.get("text", "")) for o in result.outputs.get(10, []))
+
+
+def test_setup_imports_run_once_in_the_fork_server(make_job: MakeJob, tmp_path: Path) -> None:
+    """The set-up code's leading imports run in the zygote: each kernel finds the module
+    imported, and is otherwise the kernel jupyter-client launches (as above)."""
+    job = make_job(WHO, setup_code="import probe\nx = 1", env=_site(tmp_path),
+                   cwd=str(tmp_path))
+    snap = make_job(SNAPSHOT, setup_code="import probe", env=_site(tmp_path),
+                    cwd=str(tmp_path))
+    launched = [run_job(job), run_job(snap)]
+    with zygote.forking() as forks:
+        assert forks is not None
+        forked = [run_job(job), run_job(job), run_job(snap)]
+        assert forks.forked == 3 and not forks.notes
+        assert {bool(k[2]) for k in forks.zygotes} == {True}  # only the one with imports
+    assert all(r.ok for r in launched + forked)
+    assert _text(launched[0]) == "True False\n"
+    assert [_text(r) for r in forked[:2]] == ["False False\n"] * 2
+    a, b = _snapshot(_text(launched[1])), _snapshot(_text(forked[2]))
+    assert a["env"] == b["env"] and a["path"] == b["path"] and a["cwd"] == b["cwd"]
+
+
+def test_setup_imports_off(make_job: MakeJob, tmp_path: Path) -> None:
+    """``d2l_fork_setup_imports = False``: forked, but each kernel imports them."""
+    jobs = [make_job(WHO, setup_code="import probe", env=_site(tmp_path), docname=f"p{i}")
+            for i in range(3)]
+    results = Scheduler(2, [], prestart=0, fork_setup_imports=False).run(jobs)
+    assert {_text(r) for r in results.values()} == {"True False\n"}
+
+
+@pytest.mark.parametrize("probe, why", [
+    (PROBE + "import threading\nthreading.Thread(target=threading.Event().wait, "
+     "daemon=True).start()\n", "thread"),
+    (PROBE + "from IPython import get_ipython\nSHELL = get_ipython()\n",
+     "probe asked for IPython"),
+    (PROBE + "raise RuntimeError('not here')\n", "RuntimeError: not here"),
+])
+def test_setup_imports_that_are_unsafe_are_left_to_the_kernel(
+        make_job: MakeJob, tmp_path: Path, probe: str, why: str) -> None:
+    """A thread left running, a module that looks for IPython when imported (it would
+    see none), an import that fails: the kernel is forked from the zygote without them,
+    imports them itself, and the build is told why."""
+    job = make_job(WHO, setup_code="import probe", env=_site(tmp_path, probe))
+    launched = run_job(job)
+    with zygote.forking() as forks:
+        assert forks is not None
+        forked = run_job(job)
+        assert forks.forked == 1
+        assert len(forks.notes) == 1 and why in forks.notes[0], forks.notes
+    assert (forked.status, _text(forked)) == (launched.status, _text(launched))
+    if "RuntimeError" in why:  # the set-up code fails as it would have anyway
+        assert forked.status == "error" and "not here" in str(forked.error)
+    else:
+        assert forked.ok and _text(forked) == "True False\n"
+
+
+def test_a_module_in_the_page_folder_is_left_to_the_kernel(make_job: MakeJob,
+                                                           tmp_path: Path) -> None:
+    """A kernel has its page's folder on ``sys.path`` (IPython puts it before
+    site-packages): where the folder holds a module of the name of one the zygote
+    imported, the kernel imports it itself (forked from the zygote without them), and
+    finds what a launched kernel finds."""
+    page = tmp_path / "page"
+    page.mkdir()
+    (page / "probe.py").write_text(PROBE + "LOCAL = True\n")
+    job = make_job(WHO, setup_code="import probe", env=_site(tmp_path), cwd=str(page))
+    launched = run_job(job)
+    with zygote.forking() as forks:
+        assert forks is not None
+        result = run_job(job)
+        assert forks.forked == 1 and not forks.notes
+    assert result.ok and _text(result).startswith("True ")
+    assert _text(result) == _text(launched)
+
+
+@pytest.mark.parametrize("entry, name", [
+    ("probe.py", "probe"), ("probe.pyc", "probe"), ("probe.cpython-311-x86_64-linux-gnu.so",
+                                                     "probe"),
+    ("probe/__init__.py", "probe"), ("probe/other.py", ""), ("probes.py", ""),
+    ("matplotlibrc", "matplotlib"), ("notes.txt", ""),
+])
+def test_what_shadows_a_preloaded_module(tmp_path: Path, entry: str, name: str) -> None:
+    (tmp_path / entry).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / entry).write_text("")
+    assert zygote.shadowed(str(tmp_path), frozenset({"probe", "matplotlib"})) == name
+
+
+@pytest.mark.parametrize("setup", [
+    "import matplotlib.pyplot as plt",
+    "from matplotlib_inline import backend_inline\nimport matplotlib.pyplot as plt",
+])
+def test_a_preloaded_matplotlib_still_shows_figures_inline(make_job: MakeJob,
+                                                          setup: str) -> None:
+    """pyplot and the inline backend imported ahead (as ``from d2l import torch as d2l``
+    does), under the ``MPLBACKEND`` the kernel sets: the kernel's figures are shown as a
+    launched kernel's are (the backend's hook into IPython is done again in the kernel)."""
+    pytest.importorskip("matplotlib")
+    job = make_job("plt.plot([1, 2, 3]);", "import matplotlib; print(matplotlib.get_backend())",
+                   setup_code=setup)
+    launched = run_job(job)
+    with zygote.forking() as forks:
+        assert forks is not None
+        forked = run_job(job)
+        assert forks.forked == 1 and not forks.notes
+        assert {bool(k[2]) for k in forks.zygotes} == {True}
+    for result in (launched, forked):
+        assert result.ok, result.error
+        assert [o.get("output_type") for o in result.outputs[10]] == ["display_data"]
+        assert "image/png" in result.outputs[10][0]["data"]
+    assert forked.outputs[20] == launched.outputs[20]
+
+
+def test_random_generators_differ_between_forked_kernels(make_job: MakeJob) -> None:
+    """numpy's and torch's global generators, seeded when imported in the zygote, are
+    seeded again in each kernel, as in kernels of their own."""
+    pytest.importorskip("numpy")
+    code = "import random, numpy\nprint(random.random(), numpy.random.rand())"
+    setup = "import numpy.random"
+    if not os.environ.get("CI"):
+        pytest.importorskip("torch")
+    code += "\nimport torch; print(torch.rand(1).item())"
+    setup += "\nimport torch"
+    job = make_job(code, setup_code=setup)
+    with zygote.forking() as forks:
+        assert forks is not None
+        first, second = run_job(job), run_job(job)
+        assert forks.forked == 2 and not forks.notes
+    assert first.ok and second.ok
+    a, b = _text(first).split(), _text(second).split()
+    assert len(a) == 3 and all(x != y for x, y in zip(a, b, strict=True))
