@@ -83,7 +83,7 @@ class FileShipper:
             self.notice("Dask: the book's files: " + "; ".join(p for p in parts if p))
         lib_dir = self.cfg.lib_dir.replace(os.sep, "/") if self.cfg.lib_enable else None
         return TaskSpec(uuid.uuid4().hex, dict(manifest.files), manifest.digest, shared,
-                        lib_dir)
+                        lib_dir, self.cfg.fork_kernels, self.cfg.fork_setup_imports)
 
     def ship(self, address: str, digests: Sequence[str]) -> tuple[int, int]:
         """Send the contents ``digests`` to the store of the worker ``address``; return

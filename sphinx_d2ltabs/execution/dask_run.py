@@ -107,6 +107,7 @@ class DaskRun:
         finally:
             with contextlib.suppress(Exception):
                 self.client.unsubscribe_topic(self.spec.topic)
+            self._end_forks()
         if self.callback_error is not None:
             raise self.callback_error
         return self.results
@@ -283,6 +284,16 @@ class DaskRun:
         with contextlib.suppress(Exception):
             # (every task that saw it has ended: free it)
             self.cancel.clear()  # type: ignore[no-untyped-call,unused-ignore]
+
+    def _end_forks(self) -> None:
+        """Tell the workers to end this build's kernel fork servers (best effort: those
+        of a worker that does not hear it end when idle, see :mod:`.dask_worker`)."""
+        if not self.spec.fork_kernels or str(getattr(self.client, "status", "")) != "running":
+            return
+        from .dask_worker import end_forks
+
+        with contextlib.suppress(Exception):
+            self.client.run(end_forks, self.spec.build)
 
     # ------------------------------------------------------------------ reports
     def _call(self, callback: Any, *args: Any) -> None:

@@ -12,11 +12,19 @@
 GPUs: a job with ``gpus = k`` was submitted with ``resources={"GPU": k}``; it takes ``k``
 ids from this worker's ``CUDA_VISIBLE_DEVICES`` (:class:`GpuSlots`: two tasks never hold
 one id); CPU jobs see ``CUDA_VISIBLE_DEVICES`` empty.
+
+Kernels: forked as on the build machine (:mod:`.zygote`, ``d2l_fork_kernels`` and
+``d2l_fork_setup_imports``, sent in the :class:`TaskSpec`), from fork servers that each
+worker process keeps for one build (:class:`.forks.BuildForks`): started by the build's first
+task there, ended when the build ends (:func:`end_forks`, through ``Client.run``), once
+no task of that build has run for :data:`FORKS_IDLE` seconds (a build that died), or with
+the worker.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import os
 import threading
@@ -24,6 +32,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from .forks import BuildForks
 from .kernel import run_job
 from .model import Job, JobResult
 from .workspace import BlobStore, MissingBlobs, tree_matches, with_library
@@ -51,6 +60,10 @@ class TaskSpec:
     """A folder to use as it is if this worker sees exactly the manifest's files there."""
     lib_dir: str | None = None
     """The package's folder relative to the source folder (None: no library)."""
+    fork_kernels: bool = True
+    """``d2l_fork_kernels``."""
+    fork_setup_imports: bool = True
+    """``d2l_fork_setup_imports``."""
 
     @property
     def topic(self) -> str:
@@ -107,6 +120,12 @@ async def inventory(files: Mapping[str, str], manifest: str,
 async def put_blobs(blobs: Mapping[str, bytes]) -> int:
     """Store file contents by digest; return how many."""
     return await asyncio.to_thread(_put_blobs, blobs)
+
+
+async def end_forks(build: str) -> int:
+    """End the kernel fork servers this worker process keeps for ``build`` (at the end
+    of the build)."""
+    return await asyncio.to_thread(BuildForks.end, build)
 
 
 def _inventory(files: Mapping[str, str], manifest: str, shared: str | None) -> dict[str, Any]:
@@ -185,7 +204,7 @@ def run_task(job: Job, spec: TaskSpec, fallback: bool = False) -> dict[str, Any]
         local = localize(job, root, spec.lib_dir)
         # (the worker, its client and the task's key are known in this thread only)
         stop = _Stop(worker, key, _cancel_event(spec))
-        return _run(local, fallback, gpu_slots(address), stop).to_json()
+        return _run(local, fallback, gpu_slots(address), stop, spec).to_json()
     except Exception as err:  # the workspace can't be made (disk full...), or a bug
         return _failure(job, address, err).to_json()
     finally:
@@ -232,7 +251,8 @@ class _Stop:
                     return
 
 
-def _run(job: Job, fallback: bool, slots: GpuSlots, stop: _Stop) -> JobResult:
+def _run(job: Job, fallback: bool, slots: GpuSlots, stop: _Stop,
+         spec: TaskSpec | None = None) -> JobResult:
     ids = slots.take(job.gpus) if job.gpus > 0 and not fallback else []
     cancel = threading.Event()
     done = threading.Event()
@@ -240,12 +260,17 @@ def _run(job: Job, fallback: bool, slots: GpuSlots, stop: _Stop) -> JobResult:
                                name="d2l-cancel-watch", daemon=True)
     watcher.start()
     try:
-        result = run_job(job, ids, cancel=cancel)
+        with BuildForks.of(spec.build if spec is not None and spec.fork_kernels else None,
+                            spec is None or spec.fork_setup_imports):
+            result = run_job(job, ids, cancel=cancel)
         result.gpu_fallback = fallback or (job.gpus > 0 and not ids)
         return result
     finally:
         done.set()
         slots.give_back(ids)
+
+
+atexit.register(BuildForks.end)
 
 
 def _worker() -> Any:

@@ -63,7 +63,7 @@ def extra_arguments(km: Any) -> list[str]:
 @functools.cache
 def manager_class() -> type:
     """jupyter-client's KernelManager, forking kernels from a zygote while
-    :func:`.zygote.forking` is active (:func:`provisioner_class`), else launching them
+    :func:`.forks.forking` is active (:func:`provisioner_class`), else launching them
     through :func:`wrap`."""
     import uuid
 
@@ -73,11 +73,11 @@ def manager_class() -> type:
 
     class Manager(KernelManager):
         async def _async_pre_start_kernel(self, **kw: Any) -> Any:
-            from . import zygote
+            from . import forks
 
             spec = self.kernel_spec
             if (self.provisioner is None and getattr(self, "d2l_allow_fork", True)
-                    and zygote.current() is not None
+                    and forks.current() is not None
                     and spec is not None and not spec.metadata.get("kernel_provisioner")):
                 self.kernel_id = self.kernel_id or kw.pop("kernel_id", str(uuid.uuid4()))
                 self.provisioner = fork_provisioner(
@@ -94,14 +94,14 @@ def manager_class() -> type:
 @functools.cache
 def provisioner_class() -> type:
     """jupyter-client's LocalProvisioner, forking the kernel from a zygote when it can
-    (:func:`.zygote.launch_kernel`), else launching it through :func:`wrap`."""
+    (:func:`.forks.launch_kernel`), else launching it through :func:`wrap`."""
     from jupyter_client.provisioning import LocalProvisioner
 
     class ForkProvisioner(LocalProvisioner):
         async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
-            from . import zygote
+            from . import forks
 
-            process = zygote.launch_kernel(cmd, kwargs,
+            process = forks.launch_kernel(cmd, kwargs,
                                            getattr(self.parent, "d2l_setup", ("", "")))
             if process is None:
                 return await super().launch_kernel(wrap(cmd), **kwargs)

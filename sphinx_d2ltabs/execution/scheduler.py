@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import FrameType
 from typing import Any
 
-from . import zygote
+from . import forks as forking
 from .executor import estimate_eta, order_jobs
 from .gpus import detect_gpus
 from .kernel import kill_all_kernels, run_job
@@ -76,7 +76,7 @@ class Scheduler:
         self.prestart = max(0, int(default if prestart is None else prestart))
         """Jobs whose kernels may start ahead of a run slot (the warm pool's depth)."""
         self.fork_kernels = fork_kernels
-        """Fork IPython kernels from a zygote (:mod:`.zygote`) during a :meth:`run` of more
+        """Fork IPython kernels from a zygote (:mod:`.forks`) during a :meth:`run` of more
         jobs than workers."""
         self.fork_setup_imports = fork_setup_imports
         """... from a zygote that ran the imports of their set-up code, where it can."""
@@ -103,7 +103,7 @@ class Scheduler:
         # running thread for ended
         # a fork server pays off from the first kernel that waits for a worker (it costs
         # about one kernel's start; fewer jobs all start at once anyway)
-        with sigterm_as_interrupt(), zygote.forking(
+        with sigterm_as_interrupt(), forking.forking(
                 self.fork_kernels and len(jobs) > self.workers,
                 self.fork_setup_imports) as forks:
             try:

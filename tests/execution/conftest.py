@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from exec_helpers import HANG_GUARD, MARK_VAR, MakeJob, processes_with, wait_until
 
-from sphinx_d2ltabs.execution import Job, zygote
+from sphinx_d2ltabs.execution import Job
+from sphinx_d2ltabs.execution.forks import current
 
 
 @pytest.fixture
@@ -57,7 +58,7 @@ def marked(mark: str) -> Callable[[], list[int]]:
     """The live processes holding this test's marker, but kernel fork servers (they hold
     the environment of the kernels they fork, and live until the run ends)."""
     def live() -> list[int]:
-        forks = zygote.current()
+        forks = current()
         servers = {z.pid for z in forks.zygotes.values()} if forks is not None else set()
         return [pid for pid in processes_with(mark) if pid not in servers]
 

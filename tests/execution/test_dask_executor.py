@@ -52,7 +52,9 @@ def cluster(store: Path) -> Iterator[Any]:
 
     workers = {f"w{i}": {"cls": Nanny, "options": {
         "nthreads": 1, "resources": {"GPU": 1}, "silence_logs": logging.ERROR,
-        "env": {"CUDA_VISIBLE_DEVICES": str(i), "D2L_WORKER_STORE": str(store)}}}
+        "env": {"CUDA_VISIBLE_DEVICES": str(i), "D2L_WORKER_STORE": str(store),
+                # a build that dies leaves its kernel fork servers for this long
+                "D2L_WORKER_FORKS_IDLE": "1"}}}
         for i in range(2)}
     # lost-worker-timeout: SpecCluster closes the Nanny of a worker that has not come
     # back after it (15 s by default); on a loaded machine the Nanny's restart of a killed
@@ -185,9 +187,13 @@ def test_a_new_library_reaches_the_workers_and_shared_folders_are_used_in_place(
 
 KILL = """import os, pathlib, signal
 marker = pathlib.Path(os.environ["D2L_TEST_DIR"]) / "killed-{name}"
+worker = os.getppid()
+if b"D2LTABS_ZYGOTE=1" in open("/proc/%d/environ" % worker, "rb").read().split(b"\\0"):
+    # forked from the worker's kernel fork server: the worker is its parent
+    worker = int(open("/proc/%d/stat" % worker).read().rsplit(")", 1)[1].split()[1])
 if {always} or not marker.exists():
     marker.touch()
-    os.kill(os.getppid(), signal.SIGKILL)  # the Dask worker process
+    os.kill(worker, signal.SIGKILL)  # the Dask worker process
 print("survived {name}")"""
 
 
@@ -226,6 +232,33 @@ def test_a_dead_worker_is_retried_once_then_reported(cluster: Any, tmp_path: Pat
     finally:
         client.close()
     # (the autouse fixture checks that no kernel of the killed workers is left)
+
+
+FORKED = """import os, probe
+parent = open("/proc/%d/environ" % os.getppid(), "rb").read().split(b"\\0")
+print("imported ahead:", probe.PID != os.getpid(), "forked:", b"D2LTABS_ZYGOTE=1" in parent)"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forked kernels: Linux")
+def test_workers_fork_kernels_from_servers_that_ran_the_setup_imports(
+        cluster: Any, tmp_path: Path, mark: str) -> None:
+    """As on the build machine, a worker forks its kernels from a server that has run the
+    imports of ``d2l_setup_code``; the build ends those servers when it ends (the
+    autouse fixture finds no process of the test's left)."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "probe.py").write_text("import os\nPID = os.getpid()\n")
+    src = write_book(tmp_path / "src", {f"p{i}": FORKED for i in range(4)})
+    app, report = build(src, **dask_conf(
+        cluster, d2l_setup_code={"cpu": "import probe"},
+        d2l_kernel_env=kernel_env(mark, PYTHONPATH=str(site))))
+    assert set(statuses(report).values()) == {"ok"}
+    for i in range(4):
+        assert outputs(app, f"p{i}.html") == "imported ahead: True forked: True"
+    app, report = build(src, **dask_conf(
+        cluster, d2l_setup_code={"cpu": "import probe"}, d2l_execute="force",
+        d2l_fork_kernels=False, d2l_kernel_env=kernel_env(mark, PYTHONPATH=str(site))))
+    assert outputs(app, "p0.html") == "imported ahead: False forked: False"
 
 
 def test_an_unreachable_scheduler_is_one_clear_error(tmp_path: Path, mark: str) -> None:

@@ -17,7 +17,8 @@ import nbformat
 import pytest
 from exec_helpers import HANG_GUARD, MARK_VAR, MakeJob, guarded, wait_until
 
-from sphinx_d2ltabs.execution import Job, JobResult, kernel, run_job, zygote
+from sphinx_d2ltabs.execution import Job, JobResult, kernel, run_job
+from sphinx_d2ltabs.execution.forks import forking
 
 PNG = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJ"
        "RU5ErkJggg==")
@@ -27,11 +28,11 @@ PNG = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGA
 def kernel_start(request: pytest.FixtureRequest, no_leftover_processes: None,
                  ) -> Iterator[str]:
     """Every test twice: kernels launched by jupyter-client, and forked from a zygote
-    (execution/zygote.py; closed before the check for leftover processes)."""
+    (execution/forks.py; closed before the check for leftover processes)."""
     if request.param == "launched":
         yield request.param
         return
-    with zygote.forking() as forks:
+    with forking() as forks:
         assert forks is not None
         yield request.param
         assert not forks.notes

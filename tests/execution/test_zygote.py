@@ -1,6 +1,7 @@
-"""Kernels forked from a zygote (execution/zygote.py) are the kernels that jupyter-client
-would launch, die with their zygote, and fall back to a plain launch when the zygote
-can't be used. (Every test of test_exec_kernel.py also runs with forked kernels.)"""
+"""Kernels forked from a zygote (execution/forks.py, execution/zygote.py) are the
+kernels that jupyter-client would launch, die with their zygote, and fall back to a plain
+launch when the zygote can't be used. (Every test of test_exec_kernel.py also runs with
+forked kernels.)"""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from pathlib import Path
 import pytest
 from exec_helpers import MakeJob
 
-from sphinx_d2ltabs.execution import JobResult, Scheduler, run_job, zygote
+from sphinx_d2ltabs.execution import JobResult, Scheduler, run_job
+from sphinx_d2ltabs.execution.forks import forkable, forking, shadowed
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
 
@@ -47,7 +49,7 @@ def test_a_forked_kernel_is_a_launched_one(make_job: MakeJob, tmp_path: Path) ->
     process group, stdin on /dev/null... as the kernel jupyter-client launches."""
     job = make_job(SNAPSHOT, cwd=str(tmp_path), env=(("D2L_ZYGOTE_TEST", "1"),))
     launched = run_job(job)
-    with zygote.forking() as forks:
+    with forking() as forks:
         assert forks is not None
         forked = run_job(job)
         assert forks.forked == 1 and not forks.notes
@@ -75,7 +77,7 @@ def test_a_zygote_whose_imports_start_a_thread_is_not_used(make_job: MakeJob,
         ".start()\n")
     job = make_job("import threading; print(threading.active_count() > 1)",
                    env=(("PYTHONPATH", str(site)),))
-    with zygote.forking() as forks:
+    with forking() as forks:
         assert forks is not None
         results = [run_job(job), run_job(job)]
         assert forks.forked == 0
@@ -90,7 +92,7 @@ def test_kernels_die_with_their_zygote_and_the_next_gets_a_new_one(
     ``dead``, not hung); the next kernel comes from a new zygote."""
     killer = make_job("import os, signal, time\nos.kill(os.getppid(), signal.SIGKILL)\n"
                       "time.sleep(3600)")
-    with zygote.forking() as forks:
+    with forking() as forks:
         assert forks is not None
         first = run_job(killer)
         second = run_job(make_job("print('fine')"))
@@ -123,7 +125,7 @@ def test_the_scheduler_forks_when_jobs_wait_unless_told_not_to(make_job: MakeJob
     (["/no/such/python", "-m", "ipykernel_launcher", "-f", "x"], False),
 ])
 def test_which_kernels_are_forked(argv: list[str], python: bool) -> None:
-    assert (zygote.forkable(argv) is not None) is python
+    assert (forkable(argv) is not None) is python
 
 
 
@@ -143,7 +145,7 @@ def test_a_forked_kernel_that_does_not_start_is_launched_instead(
         original(self, timeout)
 
     monkeypatch.setattr(session.KernelSession, "_wait_for_ready", wait_for_ready)
-    with zygote.forking():
+    with forking():
         result = run_job(make_job("import os; print(os.getppid())"))
     assert tries == [True, False]
     assert result.ok, result.error
@@ -176,7 +178,7 @@ def test_setup_imports_run_once_in_the_fork_server(make_job: MakeJob, tmp_path: 
     snap = make_job(SNAPSHOT, setup_code="import probe", env=_site(tmp_path),
                     cwd=str(tmp_path))
     launched = [run_job(job), run_job(snap)]
-    with zygote.forking() as forks:
+    with forking() as forks:
         assert forks is not None
         forked = [run_job(job), run_job(job), run_job(snap)]
         assert forks.forked == 3 and not forks.notes
@@ -210,7 +212,7 @@ def test_setup_imports_that_are_unsafe_are_left_to_the_kernel(
     imports them itself, and the build is told why."""
     job = make_job(WHO, setup_code="import probe", env=_site(tmp_path, probe))
     launched = run_job(job)
-    with zygote.forking() as forks:
+    with forking() as forks:
         assert forks is not None
         forked = run_job(job)
         assert forks.forked == 1
@@ -233,7 +235,7 @@ def test_a_module_in_the_page_folder_is_left_to_the_kernel(make_job: MakeJob,
     (page / "probe.py").write_text(PROBE + "LOCAL = True\n")
     job = make_job(WHO, setup_code="import probe", env=_site(tmp_path), cwd=str(page))
     launched = run_job(job)
-    with zygote.forking() as forks:
+    with forking() as forks:
         assert forks is not None
         result = run_job(job)
         assert forks.forked == 1 and not forks.notes
@@ -250,7 +252,7 @@ def test_a_module_in_the_page_folder_is_left_to_the_kernel(make_job: MakeJob,
 def test_what_shadows_a_preloaded_module(tmp_path: Path, entry: str, name: str) -> None:
     (tmp_path / entry).parent.mkdir(parents=True, exist_ok=True)
     (tmp_path / entry).write_text("")
-    assert zygote.shadowed(str(tmp_path), frozenset({"probe", "matplotlib"})) == name
+    assert shadowed(str(tmp_path), frozenset({"probe", "matplotlib"})) == name
 
 
 @pytest.mark.parametrize("setup", [
@@ -266,7 +268,7 @@ def test_a_preloaded_matplotlib_still_shows_figures_inline(make_job: MakeJob,
     job = make_job("plt.plot([1, 2, 3]);", "import matplotlib; print(matplotlib.get_backend())",
                    setup_code=setup)
     launched = run_job(job)
-    with zygote.forking() as forks:
+    with forking() as forks:
         assert forks is not None
         forked = run_job(job)
         assert forks.forked == 1 and not forks.notes
@@ -289,7 +291,7 @@ def test_random_generators_differ_between_forked_kernels(make_job: MakeJob) -> N
     code += "\nimport torch; print(torch.rand(1).item())"
     setup += "\nimport torch"
     job = make_job(code, setup_code=setup)
-    with zygote.forking() as forks:
+    with forking() as forks:
         assert forks is not None
         first, second = run_job(job), run_job(job)
         assert forks.forked == 2 and not forks.notes
