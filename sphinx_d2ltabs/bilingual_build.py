@@ -128,9 +128,12 @@ def _status_stamp(app: Sphinx) -> str:
     depends on: equal stamps, equal status."""
     env = app.env
     cfg = get_state(env).cfg
+    # (the settings the source links are made of, not the links: that needs the report's
+    # module, which an unchanged book does not import)
     parts = [sorted((d, str(env.all_docs.get(d))) for d in env.found_docs),
-             cfg.translation_placeholder, env.config.language, source_template(app.config),
-             str(app.outdir)]
+             cfg.translation_placeholder, env.config.language,
+             getattr(app.config, "html_context", None),
+             getattr(app.config, "html_theme_options", None), str(app.outdir)]
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
 
 
