@@ -247,7 +247,7 @@ def _execute(app: Sphinx, env: BuildEnvironment, cache: TieredCache, reader: Pag
     write_report(app, state.report)
     write_usage(cache, {k for page in keys.values() for k in page.values()}, str(app.srcdir))
     if cfg.cache_max_age > 0 and cache.writable is not None:
-        cache.writable.prune(older_than=cfg.cache_max_age * MAX_AGE_DAY)
+        cache.writable.prune_aged(cfg.cache_max_age * MAX_AGE_DAY)
     ran = {d for (d, _), r in results.items() if not r.cached}
     return keys, ran, state.report
 

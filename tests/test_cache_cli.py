@@ -139,3 +139,17 @@ def test_using_an_entry_marks_it(tmp_path: Path) -> None:
     before = os.stat(FileCache(tmp_path).path(keys[0])).st_mtime_ns
     assert cache.get(keys[0]) is not None
     assert os.stat(FileCache(tmp_path).path(keys[0])).st_mtime_ns == before
+
+
+def test_pruning_by_age_is_done_once_an_hour(tmp_path: Path) -> None:
+    """Each build prunes by age, but stats every entry only when no build did within the
+    hour (a stamp file): an entry aged meanwhile waits for the next pruning."""
+    keys = fill(tmp_path, 3)
+    cache = FileCache(tmp_path)
+    age(tmp_path, keys[0], 31)
+    assert cache.prune_aged(30 * 86400) == 1
+    age(tmp_path, keys[1], 31)
+    assert cache.prune_aged(30 * 86400) == 0  # pruned within the hour
+    os.utime(tmp_path / ".last-prune", (time.time() - 2 * 3600,) * 2)
+    assert cache.prune_aged(30 * 86400) == 1
+    assert cache.keys() == {keys[2]}

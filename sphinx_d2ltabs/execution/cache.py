@@ -38,6 +38,10 @@ USAGE_FILE = "last-build.json"
 READ_ONLY_ERRORS = (errno.EACCES, errno.EPERM, errno.EROFS)
 TOUCH_AFTER = 86400.0
 """An entry used by a build is marked used (its mtime) when its mark is older than this."""
+PRUNE_STAMP = ".last-prune"
+"""In a cache folder: its mtime is when a build last pruned it by age."""
+PRUNE_EVERY = 3600.0
+"""Seconds between two prunings by age (ages are counted in days)."""
 
 
 class Cache(Protocol):
@@ -154,6 +158,19 @@ class FileCache:
             removed += int(self.remove(key))
         for folder in self._shards():
             remove_stale_temporaries(folder)
+        return removed
+
+    def prune_aged(self, older_than: float, every: float = PRUNE_EVERY) -> int:
+        """:meth:`prune` the entries last used more than ``older_than`` seconds ago, unless
+        a build did within the last ``every`` seconds (:data:`PRUNE_STAMP`): each build
+        would otherwise ``stat`` every entry for it."""
+        stamp = os.path.join(self.directory, PRUNE_STAMP)
+        with contextlib.suppress(OSError):
+            if time.time() - os.stat(stamp).st_mtime < min(every, older_than):
+                return 0
+        removed = self.prune(older_than=older_than)
+        with contextlib.suppress(OSError), open(stamp, "a", encoding="utf-8"):
+            os.utime(stamp)
         return removed
 
     def temporaries(self) -> list[str]:
