@@ -23,8 +23,9 @@ of CPU each kernel would spend again), one per (Python, full environment, set-up
 library): it keeps the kernel's ``CUDA_VISIBLE_DEVICES`` (refusing when its imports
 initialize CUDA), and the cache key part ``job.extra_key`` (the library's contents) names
 it. When that zygote refuses (see :mod:`.zygote_main`), or when the page's folder holds
-a module or file of the same name as one it imported (the kernel's ``sys.path[0]``
-would have found that one), the kernel is forked from the zygote without them.
+a module of the name of one it imported from where the folder comes first (IPython puts
+a kernel's folder on ``sys.path`` before site-packages: :func:`.zygote_main.shadowable`),
+the kernel is forked from the zygote without them.
 
 A Dask worker keeps one :class:`Forks` per build (:class:`BuildForks`) and hands it to
 the threads of that build's tasks (:func:`using`, :mod:`.dask_worker`).
@@ -189,9 +190,9 @@ _MODULE_FILE = re.compile(r"^([A-Za-z_]\w*)(\.py[cw]?|\..*\.so|\.so|\.pyd)$")
 
 
 def shadowed(cwd: str | None, modules: frozenset[str]) -> str:
-    """The first of ``modules`` (top-level names) that a kernel started in the folder
-    ``cwd`` would import from there instead (its ``sys.path[0]``), or that would read a
-    file there when imported (``matplotlibrc``); '' when none."""
+    """The first of ``modules`` (top-level names that the folder would replace) of which
+    the folder ``cwd`` holds a module or package, or that would read a file there when
+    imported (``matplotlibrc``); '' when none."""
     if not cwd or not modules:
         return ""
     try:

@@ -51,7 +51,8 @@ class Zygote:
         """Request id → the return code of the kernel it forked."""
         self.ended = False
         self.modules: frozenset[str] = frozenset()
-        """The top-level names of the modules it imported."""
+        """The top-level modules it imported that a kernel's folder would replace
+        (:func:`.zygote_main.shadowable`)."""
         self._ids = itertools.count()
         self._send_lock = threading.Lock()
         try:

@@ -7,7 +7,7 @@ the standard library until :func:`main` pre-imports ipykernel and IPython (the k
 start-up imports, about 0.3 s of CPU that every kernel would pay again). ``<fd>`` is its
 end of a ``SOCK_SEQPACKET`` socket pair; one JSON message a packet:
 
-* zygote → build, once: ``{"ready": pid, "modules": [top-level module names]}``, or
+* zygote → build, once: ``{"ready": pid, "modules": [names]}`` (:func:`shadowable`), or
   ``{"error": text}`` (an import failed, or the imports left a thread running: forking
   would then be unsafe) and it exits;
 * build → zygote: ``{"id", "argv", "env", "cwd", "token_file"}`` with the kernel's stdout and stderr
@@ -105,9 +105,28 @@ def main(args: list[str]) -> None:
     # again in each kernel on top of its own environment, as its own imports would
     changes = {k: v for k, v in os.environ.items() if before.get(k) != v}
     removed = [k for k in before if k not in os.environ]
-    _send(sock, {"ready": os.getpid(), "modules": sorted({m.partition(".")[0]
-                                                           for m in list(sys.modules)})})
+    _send(sock, {"ready": os.getpid(), "modules": shadowable()})
     _serve(sock, changes, removed, hooks)
+
+
+def shadowable() -> list[str]:
+    """The top-level modules imported here that a module in a kernel's folder would
+    replace: IPython puts the folder on ``sys.path`` before the first ``site-packages``
+    (or ``dist-packages``), after ``PYTHONPATH`` and the standard library; what was found
+    in those comes first anyway, and so do built-in modules."""
+    cut = next((i for i, p in enumerate(sys.path)
+                if os.path.basename(os.path.normpath(p)) in ("site-packages", "dist-packages")),
+               len(sys.path))
+    early = tuple(os.path.join(os.path.abspath(p), "") for p in sys.path[:cut] if p)
+    names = set()
+    for name, module in list(sys.modules.items()):
+        if "." in name or name in sys.builtin_module_names:
+            continue
+        places = [getattr(module, "__file__", None), *(getattr(module, "__path__", None) or ())]
+        places = [os.path.abspath(str(p)) for p in places if p]
+        if not places or not all(p.startswith(early) for p in places):
+            names.add(name)
+    return sorted(names)
 
 
 def _preload() -> str:

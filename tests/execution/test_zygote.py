@@ -224,23 +224,34 @@ def test_setup_imports_that_are_unsafe_are_left_to_the_kernel(
         assert forked.ok and _text(forked) == "True False\n"
 
 
-def test_a_module_in_the_page_folder_is_left_to_the_kernel(make_job: MakeJob,
-                                                           tmp_path: Path) -> None:
-    """A kernel has its page's folder on ``sys.path`` (IPython puts it before
-    site-packages): where the folder holds a module of the name of one the zygote
-    imported, the kernel imports it itself (forked from the zygote without them), and
-    finds what a launched kernel finds."""
+@pytest.mark.parametrize("where, local, ahead", [
+    ("site-packages", True, False),  # the page's folder comes first: the kernel imports it
+    ("lib", False, True),  # PYTHONPATH comes first: the zygote's module is the kernel's
+])
+def test_a_module_in_the_page_folder(make_job: MakeJob, tmp_path: Path, where: str,
+                                     local: bool, ahead: bool) -> None:
+    """A kernel has its page's folder on ``sys.path``, before site-packages and after
+    ``PYTHONPATH`` (IPython puts it there). A module of the folder that would replace one
+    the zygote imported from site-packages: the kernel is forked from the zygote without
+    them and imports it itself. One that comes after a ``PYTHONPATH`` module of that name:
+    it changes nothing, the zygote's is used. Either way, the kernel finds what a launched
+    kernel finds."""
+    site = tmp_path / where
+    site.mkdir()
+    (site / "probe.py").write_text(PROBE)
     page = tmp_path / "page"
     page.mkdir()
     (page / "probe.py").write_text(PROBE + "LOCAL = True\n")
-    job = make_job(WHO, setup_code="import probe", env=_site(tmp_path), cwd=str(page))
+    job = make_job(WHO, setup_code="import probe", env=(("PYTHONPATH", str(site)),),
+                   cwd=str(page))
     launched = run_job(job)
     with forking() as forks:
         assert forks is not None
         result = run_job(job)
         assert forks.forked == 1 and not forks.notes
-    assert result.ok and _text(result).startswith("True ")
-    assert _text(result) == _text(launched)
+    assert launched.ok and result.ok
+    assert _text(launched) == f"True {local}\n"
+    assert _text(result) == f"{not ahead} {local}\n"
 
 
 @pytest.mark.parametrize("entry, name", [
