@@ -16,7 +16,7 @@ import contextlib
 import os
 import signal
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 TOKEN_VAR = "D2LTABS_KERNEL_TOKEN"
@@ -211,3 +211,43 @@ def kill_orphans() -> None:
     include the kernel that started this process."""
     own = os.environ.get(TOKEN_VAR, "").encode()
     kill_matching(lambda value: value != own and owner_gone(value))
+
+
+def describe_stuck(pid: int, kind: str, ports: Iterable[int] = ()) -> str:
+    """One line on a process that does not answer: its state, where each of its threads
+    waits, and on how many of ``ports`` it listens (Linux ``/proc``); what can't be read
+    is left out."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            state = fh.read().rsplit(b")", 1)[1].split()[0].decode()
+        waits = []
+        for tid in sorted(os.listdir(f"/proc/{pid}/task")):
+            with open(f"/proc/{pid}/task/{tid}/wchan", encoding="ascii") as fh:
+                waits.append(fh.read().strip() or "-")
+    except (OSError, IndexError, UnicodeDecodeError):
+        return f"({kind} {pid}: gone)"
+    text = f"({kind} {pid}: state {state}, threads waiting in {', '.join(waits)}"
+    wanted = sorted(set(ports))
+    if wanted:
+        listening = _listening_ports(pid)
+        text += f", listening on {sum(p in listening for p in wanted)} of its {len(wanted)} ports"
+    return text + ")"
+
+
+def _listening_ports(pid: int) -> set[int]:
+    """The TCP ports that process ``pid`` listens on."""
+    inodes = set()
+    with contextlib.suppress(OSError):
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if link.startswith("socket:["):
+                    inodes.add(link[8:-1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError, ValueError, IndexError), open(table) as fh:
+            for line in fh.read().splitlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and fields[9] in inodes:  # (0A: LISTEN)
+                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports

@@ -107,21 +107,6 @@ def _kernel_env(job: Job, gpu_ids: Sequence[str], token: str) -> dict[str, str]:
     return env
 
 
-def _forked_state(pid: int) -> str:
-    """One line on a forked kernel that does not answer: its state and where each of its
-    threads waits (Linux ``/proc``), or nothing."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            state = fh.read().rsplit(b")", 1)[1].split()[0].decode()
-        waits = []
-        for tid in sorted(os.listdir(f"/proc/{pid}/task")):
-            with open(f"/proc/{pid}/task/{tid}/wchan", encoding="ascii") as fh:
-                waits.append(fh.read().strip() or "-")
-    except (OSError, IndexError, UnicodeDecodeError):
-        return f"(forked kernel {pid}: gone)"
-    return f"(forked kernel {pid}: state {state}, threads waiting in {', '.join(waits)})"
-
-
 class KernelSession:
     """A started kernel, its process group and a client; always :meth:`close` it, in the
     thread that made it (the kernel is killed when that thread ends, see :mod:`.launch`).
@@ -156,8 +141,9 @@ class KernelSession:
             tail = self.log_tail()
             forked = self.forked
             pid = getattr(self.process, "pid", None)
-            if forked and pid and isinstance(err, TimeoutError):  # (what it was doing)
-                tail = "\n".join(filter(None, [tail, _forked_state(pid)]))
+            if pid and isinstance(err, TimeoutError):  # (what it was doing)
+                tail = "\n".join(filter(None, [tail, procs.describe_stuck(
+                    pid, "forked kernel" if forked else "kernel", self._ports())]))
             self.close()
             if self.cancel is not None and self.cancel.is_set():
                 raise Cancelled from err
@@ -165,6 +151,14 @@ class KernelSession:
         except BaseException:  # KeyboardInterrupt
             self.close()
             raise
+
+    def _ports(self) -> list[int]:
+        """The ports of the kernel's connection (none before it has one)."""
+        info = getattr(self.km, "get_connection_info", None)
+        with contextlib.suppress(Exception):
+            return [int(v) for k, v in (info() if info else {}).items()
+                    if k.endswith("_port") and v]
+        return []
 
     def _start(self, gpu_ids: Sequence[str]) -> None:
         """Launch the kernel (watched by the reaper), connect a client, wait for it."""

@@ -4,6 +4,7 @@ failures, environment, and the cleanup of every process a kernel started."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -246,6 +247,9 @@ def test_kernel_that_never_answers(make_job: MakeJob,
     result = guarded(lambda: run_job(make_job("print(1)", kernel=name), start_timeout=1.0))
     assert result.status == "start_failed" and result.error is not None
     assert "did not answer within 1 s" in result.error["message"]
+    # (tried twice:) what the second was doing when it was given up
+    assert re.search(r"\(kernel \d+: state \w, threads waiting in .*, listening on 0 of its "
+                     r"5 ports\)", result.error["message"]), result.error["message"]
     # the autouse fixture checks that the mute kernel and its child are gone
 
 
