@@ -270,12 +270,11 @@ def forking(enabled: bool = True, setup_imports: bool = True) -> Iterator[Forks 
             forks.close()
 
 
-def launch_kernel(argv: list[str], kwargs: Mapping[str, Any],
+def launch_kernel(argv: list[str], kwargs: Mapping[str, Any], forks: Forks | None,
                   setup: tuple[str, str] = ("", "")) -> ForkedProcess | None:
-    """The kernel forked as jupyter-client's ``launch_kernel(argv, **kwargs)`` would
-    start it, or None (no active zygotes, or not forkable). ``setup``: see
+    """The kernel forked from ``forks`` as jupyter-client's ``launch_kernel(argv,
+    **kwargs)`` would start it, or None (no zygotes, or not forkable). ``setup``: see
     :meth:`Forks.fork`."""
-    forks = current()
     if forks is None:
         return None
     env = dict(kwargs.get("env") or os.environ)

@@ -62,9 +62,10 @@ def extra_arguments(km: Any) -> list[str]:
 
 @functools.cache
 def manager_class() -> type:
-    """jupyter-client's KernelManager, forking kernels from a zygote while
-    :func:`.forks.forking` is active (:func:`provisioner_class`), else launching them
-    through :func:`wrap`."""
+    """jupyter-client's KernelManager, forking kernels from the zygotes of its
+    ``d2l_forks`` (a :class:`.forks.Forks`, set by :mod:`.session` from
+    :func:`.forks.current` in the thread that starts the kernel) through
+    :func:`provisioner_class`, else launching them through :func:`wrap`."""
     import uuid
 
     from jupyter_client.manager import KernelManager
@@ -73,11 +74,8 @@ def manager_class() -> type:
 
     class Manager(KernelManager):
         async def _async_pre_start_kernel(self, **kw: Any) -> Any:
-            from . import forks
-
             spec = self.kernel_spec
-            if (self.provisioner is None and getattr(self, "d2l_allow_fork", True)
-                    and forks.current() is not None
+            if (self.provisioner is None and getattr(self, "d2l_forks", None) is not None
                     and spec is not None and not spec.metadata.get("kernel_provisioner")):
                 self.kernel_id = self.kernel_id or kw.pop("kernel_id", str(uuid.uuid4()))
                 self.provisioner = fork_provisioner(
@@ -101,7 +99,7 @@ def provisioner_class() -> type:
         async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
             from . import forks
 
-            process = forks.launch_kernel(cmd, kwargs,
+            process = forks.launch_kernel(cmd, kwargs, getattr(self.parent, "d2l_forks", None),
                                            getattr(self.parent, "d2l_setup", ("", "")))
             if process is None:
                 return await super().launch_kernel(wrap(cmd), **kwargs)

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
-from . import launch, procs, reaper, zygote
+from . import forks, launch, procs, reaper, zygote
 from .messages import CellRun, Collector
 from .model import Job
 
@@ -168,7 +168,9 @@ class KernelSession:
             kwargs["cwd"] = self.job.cwd
         reaper.ensure()
         self.km = launch.manager_class()(kernel_name=self.job.kernel)
-        self.km.d2l_allow_fork = self.allow_fork
+        # (the zygotes of this thread's run, known here: jupyter-client may start the
+        # kernel from another thread)
+        self.km.d2l_forks = forks.current() if self.allow_fork else None
         self.km.d2l_setup = (self.job.setup_code, self.job.extra_key)
         self.km.start_kernel(extra_arguments=launch.extra_arguments(self.km), **kwargs)
         self.process = getattr(self.km.provisioner, "process", None)
