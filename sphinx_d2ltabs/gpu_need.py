@@ -37,6 +37,7 @@ MARK_LINE = GPU_MARK_LINE
 #: The value of a valid mark: a non-negative integer, nothing else.
 _VALUE = re.compile(r"^[ \t]*#[ \t]*@gpus[ \t]+(\d{1,6})[ \t]*$", re.IGNORECASE)
 #: A mark that is not alone on its line (``x = 1  #@gpus 2``): ignored, and reported.
+_ANY = re.compile(r"@gpus", re.IGNORECASE)
 _TRAILING = re.compile(r"\S[ \t]*#[ \t]*@gpus(?![a-z_])", re.IGNORECASE)
 
 MAX_MARK = 1024
@@ -54,6 +55,8 @@ RULE_MAX = 2
 
 def _mark_lines(cell: Cell) -> Iterator[tuple[int, str]]:
     """``(file line, text)`` of each line of the cell that mentions ``@gpus``."""
+    if not _ANY.search(cell.source):  # (most cells: no line to look at)
+        return
     for offset, text in enumerate(cell.source.split("\n")):
         if "@gpus" in text.lower():
             yield cell.line + 1 + offset, text

@@ -31,6 +31,7 @@ import posixpath
 import re
 import zipfile
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -301,23 +302,47 @@ def write_notebooks(app: Sphinx, root: str, book: str) -> WriteSummary:
         if entry is not None:
             pages[docname] = entry
     writer.remove_stale(pages)
-    zips: dict[str, str] = {}
     old_zips = manifest.get("zips") if manifest.get("format") == FORMAT else None
-    old_zips = old_zips if isinstance(old_zips, dict) else {}
-    for fw in writer.cfg.tab_names:
-        rels = sorted({rel for entry in pages.values() for rel in entry["files"].get(fw, [])})
-        name = f"{book}-{fw}.zip"
-        path = os.path.join(root, name)
-        if not rels:  # (no page has a notebook in this framework)
-            continue
-        zips[fw] = digest(name, json.dumps(rels))
-        if fw in writer.changed or old_zips.get(fw) != zips[fw] or not os.path.isfile(path):
-            atomic_write(path, zip_bytes(os.path.join(root, fw), rels, f"{book}-{fw}"))
-            writer.summary.zips.append(name)
+    zips = _write_zips(writer, root, book, pages, old_zips if isinstance(old_zips, dict) else {})
     new = {"format": FORMAT, "pages": pages, "zips": zips, "book": book_fp}
     if manifest != new:
         atomic_write(manifest_path, json.dumps(new))
     return writer.summary
+
+
+def _write_zips(writer: NotebookWriter, root: str, book: str,
+                pages: dict[str, dict[str, Any]], old: dict[str, Any]) -> dict[str, str]:
+    """Write each framework's zip whose notebooks changed, in threads (zlib compresses
+    without the GIL: after a one-page edit of d2l-en, its four zips of 13 to 17 MB and the
+    page's notebooks took 2.1 s one after the other, 0.8 s so on 2 cores, images stored);
+    the zips' stamps by framework. Raises ``OSError``."""
+    zips: dict[str, str] = {}
+    todo: list[tuple[str, list[str]]] = []
+    for fw in writer.cfg.tab_names:
+        rels = sorted({rel for entry in pages.values() for rel in entry["files"].get(fw, [])})
+        name = f"{book}-{fw}.zip"
+        if not rels:  # (no page has a notebook in this framework)
+            continue
+        zips[fw] = digest(name, json.dumps(rels))
+        if (fw in writer.changed or old.get(fw) != zips[fw]
+                or not os.path.isfile(os.path.join(root, name))):
+            todo.append((fw, rels))
+
+    def write(fw: str, rels: list[str]) -> None:
+        data = zip_bytes(os.path.join(root, fw), rels, f"{book}-{fw}")
+        atomic_write(os.path.join(root, f"{book}-{fw}.zip"), data)
+
+    with ThreadPoolExecutor(max(1, min(len(todo), os.cpu_count() or 1))) as pool:
+        for future in [pool.submit(write, fw, rels) for fw, rels in todo]:
+            future.result()
+    writer.summary.zips.extend(f"{book}-{fw}.zip" for fw, _ in todo)
+    return zips
+
+
+STORED = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp", ".zip", ".gz", ".bz2", ".xz",
+                    ".mp4", ".webm", ".mp3", ".pdf"})
+"""Files already compressed: stored in the zips as they are (deflating them again took a
+third of the time of a d2l zip, for 3 to 6 % of their size)."""
 
 
 def zip_bytes(folder: str, rels: Iterable[str], top: str) -> bytes:
@@ -327,7 +352,8 @@ def zip_bytes(folder: str, rels: Iterable[str], top: str) -> bytes:
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
         for rel in rels:
             info = zipfile.ZipInfo(f"{top}/{rel}", date_time=ZIP_DATE)
-            info.compress_type = zipfile.ZIP_DEFLATED
+            info.compress_type = (zipfile.ZIP_STORED if posixpath.splitext(rel)[1].lower()
+                                  in STORED else zipfile.ZIP_DEFLATED)
             info.external_attr = 0o644 << 16
             with open(os.path.join(folder, *rel.split("/")), "rb") as fh:
                 zf.writestr(info, fh.read())
