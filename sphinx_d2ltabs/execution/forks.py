@@ -143,10 +143,11 @@ class Forks:
         zygote: Zygote | None = None
         try:
             zygote = Zygote(key[0], zenv, setup=key[2])
-        except (OSError, ZygoteError) as err:
+        except (OSError, ValueError, ZygoteError) as err:  # (ValueError: a NUL in argv)
             with self.lock:
                 self.broken.add(key)
-                self.notes.append(str(err))
+                self.notes.append(str(err) if isinstance(err, ZygoteError) else
+                                  f"the kernel fork server did not start: {err}")
         finally:
             with self.lock:
                 if zygote is not None and not self.closed:
