@@ -309,3 +309,19 @@ def test_random_generators_differ_between_forked_kernels(make_job: MakeJob) -> N
     assert first.ok and second.ok
     a, b = _text(first).split(), _text(second).split()
     assert len(a) == 3 and all(x != y for x, y in zip(a, b, strict=True))
+
+
+def test_set_up_code_the_server_cannot_take_is_left_to_the_kernel(make_job: MakeJob) -> None:
+    """Set-up code that can't be a process argument (a NUL byte): the server is not
+    started, the kernel is forked from the one without set-up imports, and the job ends
+    as a launched kernel's does (here: its set-up code fails in the kernel too)."""
+    job = make_job("print('cell')", setup_code="import os\n# \x00")
+    launched = run_job(job)
+    with forking() as forks:
+        assert forks is not None
+        forked = run_job(job)
+        assert forks.forked == 1
+        assert len(forks.notes) == 1 and "did not start" in forks.notes[0], forks.notes
+    assert forked.status == launched.status == "error"
+    assert forked.error is not None and launched.error is not None
+    assert forked.error["ename"] == launched.error["ename"]
