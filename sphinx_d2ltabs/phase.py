@@ -217,7 +217,7 @@ def _execute(app: Sphinx, env: BuildEnvironment, cache: TieredCache, reader: Pag
              ) -> tuple[dict[str, dict[str, str]], set[str], dict[str, Any]]:
     from sphinx.errors import ConfigError
 
-    from .execution.cache import write_usage
+    from .execution.cache import last_usage, write_usage
     from .execution.executor import ExecutorError
     from .reporting import read_report, report_path
     from .runner import BookRunner, dependency_hash, expected_seconds, framework_extra
@@ -231,9 +231,11 @@ def _execute(app: Sphinx, env: BuildEnvironment, cache: TieredCache, reader: Pag
                         on_warning=warn_cache, srcdir=str(app.srcdir))
     plans = runner.plan(md_pages(env), state.extras, state.lib_path)
     keys = {p.docname: dict(p.keys) for p in plans if p.keys}
-    # the durations in the last build's report (read before it is replaced): the
-    # longest jobs start first
-    hints = expected_seconds(read_report(report_path(app)) or {})
+    # the durations in the last build's report (read before it is replaced), else in the
+    # cache's record of the last build (a new build folder, the cache kept): the longest
+    # jobs start first
+    hints = (expected_seconds(read_report(report_path(app)) or {})
+             or expected_seconds(last_usage(cache)))
     try:
         results, report = runner.run(plans, cfg.execute, hints)
     except ExecutorError as err:
@@ -245,7 +247,8 @@ def _execute(app: Sphinx, env: BuildEnvironment, cache: TieredCache, reader: Pag
     state.results = results
     state.report = report.to_json()
     write_report(app, state.report)
-    write_usage(cache, {k for page in keys.values() for k in page.values()}, str(app.srcdir))
+    write_usage(cache, {k for page in keys.values() for k in page.values()}, str(app.srcdir),
+                report.entries)
     if cfg.cache_max_age > 0 and cache.writable is not None:
         cache.writable.prune_aged(cfg.cache_max_age * MAX_AGE_DAY)
     ran = {d for (d, _), r in results.items() if not r.cached}

@@ -153,3 +153,33 @@ def test_pruning_by_age_is_done_once_an_hour(tmp_path: Path) -> None:
     os.utime(tmp_path / ".last-prune", (time.time() - 2 * 3600,) * 2)
     assert cache.prune_aged(30 * 86400) == 1
     assert cache.keys() == {keys[2]}
+
+
+def test_a_new_build_folder_orders_jobs_by_the_caches_record(
+        make_app: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cache keeps each job's seconds of the last build (its usage record): a build
+    whose folder is new (no report of the last build) still starts the longest first."""
+    import shutil
+
+    from helpers import copy_root
+    from sphinx_d2ltabs import runner
+
+    src = copy_root(tmp_path, "exec")
+    app = make_app("html", srcdir=src)
+    app.build()
+    usage = json.loads((src / "_build" / ".d2l_cache" / USAGE_FILE).read_text())
+    durations = runner.expected_seconds(usage)
+    assert durations and durations == runner.expected_seconds(
+        json.loads((Path(app.doctreedir) / "d2l_execution_report.json").read_text()))
+    seen: list[Any] = []
+    real = runner.BookRunner.run
+
+    def spy(self: Any, plans: Any, mode: str, expected: Any = None) -> Any:
+        seen.append(expected)
+        return real(self, plans, mode, expected)
+
+    monkeypatch.setattr(runner.BookRunner, "run", spy)
+    shutil.rmtree(app.outdir)
+    shutil.rmtree(app.doctreedir, ignore_errors=True)
+    make_app("html", srcdir=src, freshenv=True).build()
+    assert seen == [durations]

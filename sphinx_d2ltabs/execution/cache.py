@@ -23,7 +23,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -348,8 +348,26 @@ def read_usage(directory: str) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def write_usage(cache: TieredCache, keys: set[str], book: str) -> None:
+def write_usage(cache: TieredCache, keys: set[str], book: str,
+                pages: Sequence[Mapping[str, Any]] = ()) -> None:
     """Record in the writable folder which keys this build used (``cache info``,
-    ``cache prune --unused``)."""
-    data = {"time": time.time(), "book": book, "keys": sorted(keys)}
+    ``cache prune --unused``), and each job's seconds (``pages``: the report's entries,
+    of which ``docname``, ``framework`` and ``seconds`` are kept: the order of the next
+    build's jobs when its build folder is new, :func:`last_durations`)."""
+    data = {"time": time.time(), "book": book, "keys": sorted(keys),
+            "pages": [{k: e.get(k) for k in ("docname", "framework", "seconds")}
+                      for e in pages]}
     cache.write_file(USAGE_FILE, json.dumps(data))
+
+
+def last_usage(cache: TieredCache) -> dict[str, Any]:
+    """The usage record of the first local folder of ``cache`` that has one (the
+    writable folder, its fallback, then the read-only ones)."""
+    folders = [t.directory for t in cache.tiers]
+    if cache.fallback:
+        folders.insert(1, cache.fallback)
+    for folder in folders:
+        usage = read_usage(folder)
+        if usage:
+            return usage
+    return {}
