@@ -64,3 +64,19 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
             return True
         time.sleep(0.05)
     return predicate()
+
+
+def durations_seen(monkeypatch: Any) -> list[Any]:
+    """The job durations (``expected_seconds``) that each ``BookRunner.run`` call of the
+    test gets, in order."""
+    from sphinx_d2ltabs import runner
+
+    seen: list[Any] = []
+    real = runner.BookRunner.run
+
+    def spy(self: Any, plans: Any, mode: str, expected: Any = None) -> Any:
+        seen.append(expected)
+        return real(self, plans, mode, expected)
+
+    monkeypatch.setattr(runner.BookRunner, "run", spy)
+    return seen

@@ -161,7 +161,7 @@ def test_a_new_build_folder_orders_jobs_by_the_caches_record(
     whose folder is new (no report of the last build) still starts the longest first."""
     import shutil
 
-    from helpers import copy_root
+    from helpers import copy_root, durations_seen
     from sphinx_d2ltabs import runner
 
     src = copy_root(tmp_path, "exec")
@@ -171,14 +171,7 @@ def test_a_new_build_folder_orders_jobs_by_the_caches_record(
     durations = runner.expected_seconds(usage)
     assert durations and durations == runner.expected_seconds(
         json.loads((Path(app.doctreedir) / "d2l_execution_report.json").read_text()))
-    seen: list[Any] = []
-    real = runner.BookRunner.run
-
-    def spy(self: Any, plans: Any, mode: str, expected: Any = None) -> Any:
-        seen.append(expected)
-        return real(self, plans, mode, expected)
-
-    monkeypatch.setattr(runner.BookRunner, "run", spy)
+    seen = durations_seen(monkeypatch)
     shutil.rmtree(app.outdir)
     shutil.rmtree(app.doctreedir, ignore_errors=True)
     make_app("html", srcdir=src, freshenv=True).build()

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 from exec_helpers import HANG_GUARD, MARK_VAR, processes_with, wait_until
 
-from helpers import ROOTS, build_once, warnings_of
+from helpers import ROOTS, build_once, durations_seen, warnings_of
 from sphinx_d2ltabs.execution.model import Job
 
 distributed = pytest.importorskip("distributed")
@@ -414,14 +414,7 @@ def test_the_runner_passes_the_last_durations(monkeypatch: pytest.MonkeyPatch,
     assert runner.expected_seconds({"pages": [1, {"docname": "x"}, {
         "docname": "a", "framework": "b", "seconds": True}]}) == {}
     assert runner.expected_seconds([]) == {}
-    seen: list[Any] = []
-    real = runner.BookRunner.run
-
-    def spy(self: Any, plans: Any, mode: str, expected: Any = None) -> Any:
-        seen.append(expected)
-        return real(self, plans, mode, expected)
-
-    monkeypatch.setattr(runner.BookRunner, "run", spy)
+    seen = durations_seen(monkeypatch)
     build(src, d2l_execute="cache-only", d2l_kernel_env=kernel_env(MODULE_MARK),
           d2l_gpu_ids=["0"])
     assert seen and seen[0] == runner.expected_seconds(report)
