@@ -36,8 +36,9 @@ if TYPE_CHECKING:
 MARK_LINE = GPU_MARK_LINE
 #: The value of a valid mark: a non-negative integer, nothing else.
 _VALUE = re.compile(r"^[ \t]*#[ \t]*@gpus[ \t]+(\d{1,6})[ \t]*$", re.IGNORECASE)
-#: A mark that is not alone on its line (``x = 1  #@gpus 2``): ignored, and reported.
+#: Any mention of a mark (a cell without one has no line to look at).
 _ANY = re.compile(r"@gpus", re.IGNORECASE)
+#: A mark that is not alone on its line (``x = 1  #@gpus 2``): ignored, and reported.
 _TRAILING = re.compile(r"\S[ \t]*#[ \t]*@gpus(?![a-z_])", re.IGNORECASE)
 
 MAX_MARK = 1024

@@ -317,7 +317,7 @@ def _write_zips(writer: NotebookWriter, root: str, book: str,
     page's notebooks took 2.1 s one after the other, 0.8 s so on 2 cores, images stored);
     the zips' stamps by framework. Raises ``OSError``."""
     zips: dict[str, str] = {}
-    todo: list[tuple[str, list[str]]] = []
+    todo: list[tuple[str, list[str], str]] = []
     for fw in writer.cfg.tab_names:
         rels = sorted({rel for entry in pages.values() for rel in entry["files"].get(fw, [])})
         name = f"{book}-{fw}.zip"
@@ -326,16 +326,16 @@ def _write_zips(writer: NotebookWriter, root: str, book: str,
         zips[fw] = digest(name, json.dumps(rels))
         if (fw in writer.changed or old.get(fw) != zips[fw]
                 or not os.path.isfile(os.path.join(root, name))):
-            todo.append((fw, rels))
+            todo.append((fw, rels, name))
 
-    def write(fw: str, rels: list[str]) -> None:
-        data = zip_bytes(os.path.join(root, fw), rels, f"{book}-{fw}")
-        atomic_write(os.path.join(root, f"{book}-{fw}.zip"), data)
+    def write(fw: str, rels: list[str], name: str) -> None:
+        atomic_write(os.path.join(root, name),
+                     zip_bytes(os.path.join(root, fw), rels, f"{book}-{fw}"))
 
     with ThreadPoolExecutor(max(1, min(len(todo), os.cpu_count() or 1))) as pool:
-        for future in [pool.submit(write, fw, rels) for fw, rels in todo]:
+        for future in [pool.submit(write, *item) for item in todo]:
             future.result()
-    writer.summary.zips.extend(f"{book}-{fw}.zip" for fw, _ in todo)
+    writer.summary.zips.extend(name for _, _, name in todo)
     return zips
 
 

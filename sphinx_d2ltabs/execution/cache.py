@@ -353,7 +353,7 @@ def write_usage(cache: TieredCache, keys: set[str], book: str,
     """Record in the writable folder which keys this build used (``cache info``,
     ``cache prune --unused``), and each job's seconds (``pages``: the report's entries,
     of which ``docname``, ``framework`` and ``seconds`` are kept: the order of the next
-    build's jobs when its build folder is new, :func:`last_durations`)."""
+    build's jobs when its build folder is new, :func:`last_usage`)."""
     data = {"time": time.time(), "book": book, "keys": sorted(keys),
             "pages": [{k: e.get(k) for k in ("docname", "framework", "seconds")}
                       for e in pages]}

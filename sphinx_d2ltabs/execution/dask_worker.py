@@ -251,8 +251,7 @@ class _Stop:
                     return
 
 
-def _run(job: Job, fallback: bool, slots: GpuSlots, stop: _Stop,
-         spec: TaskSpec | None = None) -> JobResult:
+def _run(job: Job, fallback: bool, slots: GpuSlots, stop: _Stop, spec: TaskSpec) -> JobResult:
     ids = slots.take(job.gpus) if job.gpus > 0 and not fallback else []
     cancel = threading.Event()
     done = threading.Event()
@@ -260,8 +259,7 @@ def _run(job: Job, fallback: bool, slots: GpuSlots, stop: _Stop,
                                name="d2l-cancel-watch", daemon=True)
     watcher.start()
     try:
-        with BuildForks.of(spec.build if spec is not None and spec.fork_kernels else None,
-                            spec is None or spec.fork_setup_imports):
+        with BuildForks.of(spec.build if spec.fork_kernels else None, spec.fork_setup_imports):
             result = run_job(job, ids, cancel=cancel)
         result.gpu_fallback = fallback or (job.gpus > 0 and not ids)
         return result

@@ -88,7 +88,7 @@ class Forks:
         if python is None:
             return None
         for key in self._keys(python, env, setup):
-            zygote = self._zygote(key, env)
+            zygote = self._zygote(key)
             if zygote is None or shadowed(cwd, zygote.modules):
                 continue
             try:
@@ -108,7 +108,7 @@ class Forks:
         full = frozenset((k, v) for k, v in env.items() if k != procs.TOKEN_VAR)
         return [(python, full, setup[0], setup[1]), base]
 
-    def _zygote(self, key: Key, env: Mapping[str, str]) -> Zygote | None:
+    def _zygote(self, key: Key) -> Zygote | None:
         """The running zygote of ``key``, started if need be (one thread starts it, the
         others wait for it); None when it can't be had."""
         while True:
@@ -131,13 +131,11 @@ class Forks:
             event.wait()
         if zygote is not None:
             zygote.close()
-        return self._start(key, env, event)
+        return self._start(key, event)
 
-    def _start(self, key: Key, env: Mapping[str, str], event: threading.Event) -> Zygote | None:
-        zenv = {k: v for k, v in env.items() if k not in PER_KERNEL}
-        if key[2]:  # (its imports see the kernel's GPUs)
-            zenv = {k: v for k, v in env.items() if k != procs.TOKEN_VAR}
-        else:
+    def _start(self, key: Key, event: threading.Event) -> Zygote | None:
+        zenv = dict(key[1])  # (with set-up imports, the kernel's GPUs: see _keys)
+        if not key[2]:
             zenv["CUDA_VISIBLE_DEVICES"] = ""
         zenv.update({procs.TOKEN_VAR: self.token, procs.ZYGOTE_VAR: "1"})
         zygote: Zygote | None = None
@@ -251,7 +249,7 @@ def forking(enabled: bool = True, setup_imports: bool = True) -> Iterator[Forks 
     """Fork kernels from zygotes within this block (nested and concurrent blocks share
     them, with the first one's ``setup_imports``; the last to leave closes them)."""
     global _current, _users
-    if not enabled or not sys.platform.startswith("linux"):
+    if not enabled or not forkable_platform():
         yield None
         return
     with _lock:
