@@ -529,3 +529,18 @@ def test_an_output_folder_that_cannot_be_written(tmp_path: Path,
     assert "WARNING: the notebooks of this page cannot be written" in warning
     assert warning.endswith("[d2l.output]")
     assert link_groups(app, "chapter/one.html")
+
+
+def test_zips_store_what_is_already_compressed(tmp_path: Path) -> None:
+    """Images already compressed are stored in a zip as they are; notebooks and SVGs are
+    deflated. Either way the zip holds the files' bytes."""
+    files = {"a.ipynb": b'{"cells": []}' * 100, "img/b.PNG": os.urandom(2000),
+             "img/c.svg": b"<svg/>" * 100, "img/d.jpg": os.urandom(500)}
+    for rel, data in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(data)
+    with zipfile.ZipFile(io.BytesIO(zip_bytes(str(tmp_path), sorted(files), "top"))) as zf:
+        kinds = {i.filename: i.compress_type for i in zf.infolist()}
+        assert {name: zf.read(name) for name in kinds} == {f"top/{r}": d for r, d in files.items()}
+    assert kinds == {"top/a.ipynb": zipfile.ZIP_DEFLATED, "top/img/b.PNG": zipfile.ZIP_STORED,
+                     "top/img/c.svg": zipfile.ZIP_DEFLATED, "top/img/d.jpg": zipfile.ZIP_STORED}
