@@ -171,6 +171,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     from .config_error import install as short_config_errors
     from .directives import setup_directives
     from .encoding import on_env_before_read_docs
+    from .gc_freeze import setup_gc_freeze
     from .latex import setup_latex
     from .mathjax_classes import setup_mathjax_classes
     from .mystnb_compat import setup_markdown
@@ -196,6 +197,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     setup_phase_lines(app)  # the phase's lines after "updating environment"
     setup_static_paths(app)  # no "configuration has changed" on every build
     setup_mathjax_classes(app)  # MathJax typesets the dialect's math
+    setup_gc_freeze(app)  # no collection walks what the whole build keeps
     # a page's d2l front matter: its problems
     app.connect("source-read", _on_demand("page_settings", "on_source_read"))
     app.connect("build-finished", on_build_finished)  # d2l_raise_on_error: exit status 1
