@@ -8,7 +8,8 @@ HTML builds (``html``, ``dirhtml``) only:
 * ``html-page-context``: a box of links per framework (download the notebook, the zip,
   Colab, Studio Lab) before the page's body; ``d2ltabs-notebooks.js`` shows the box of the
   selected framework tab (sphinx-design's synced, remembered tab state);
-* ``build-finished``: ``<outdir>/_notebooks/<framework>/<docname>.ipynb`` for every
+* while the pages are written (:mod:`.after_write`), else at ``build-finished``:
+  ``<outdir>/_notebooks/<framework>/<docname>.ipynb`` for every
   (page, framework) (:mod:`.notebooks`, references resolved by :mod:`.notebook_refs`),
   the local images they show next to them, and ``<outdir>/_notebooks/<book>-<framework>
   .zip`` (:mod:`.notebook_files`). A manifest in the doctree folder skips the pages whose
@@ -174,9 +175,14 @@ def on_html_page_context(app: Sphinx, pagename: str, templatename: str,
     context["body"] = links_html(items, default) + context["body"]
 
 
-def on_build_finished(app: Sphinx, exception: BaseException | None) -> None:
-    if exception is not None or not _enabled(app) or not get_state(app.env).cfg.notebooks:
-        return
+def notebooks_wanted(app: Sphinx) -> bool:
+    """Whether this build writes notebooks (an HTML build with ``d2l_notebooks``)."""
+    return _enabled(app) and get_state(app.env).cfg.notebooks
+
+
+def write_notebooks_step(app: Sphinx) -> None:
+    """The notebooks and zips of the build, and a line that says what was written (run
+    by :mod:`.after_write` while the pages are written, or at ``build-finished``)."""
     from .notebook_files import write_notebooks
 
     start = time.monotonic()
@@ -196,4 +202,4 @@ def setup_publish(app: Sphinx) -> None:
     app.connect("builder-inited", on_builder_inited, priority=600)  # (after the config)
     app.connect("env-updated", collect_pages)
     app.connect("html-page-context", on_html_page_context)
-    app.connect("build-finished", on_build_finished)
+    # (the notebooks: .after_write)

@@ -8,7 +8,8 @@ HTML builds (``html``, ``dirhtml``) with ``d2l_slides = [framework, ...]``:
   chosen frameworks they have a notebook in (``state.slide_pages``: the decks to write,
   and the "Slides" link of :mod:`.publish`); a page is read again only when its source
   changed (the manifest ``d2l_slides.json`` in the doctree folder keeps its hash);
-* ``build-finished``: the decks (:mod:`.slides_files`).
+* while the pages are written (:mod:`.after_write`), else at ``build-finished``: the
+  decks (:mod:`.slides_files`).
 """
 
 from __future__ import annotations
@@ -112,12 +113,17 @@ class _MarkFinder:
         return notebook_frameworks(info.cells, self.state.cfg.tab_names) if info else []
 
 
-# ---------------------------------------------------------------------- build-finished
+# ---------------------------------------------------------------------- the decks
 
 
-def on_build_finished(app: Sphinx, exception: BaseException | None) -> None:
-    if exception is not None or not _enabled(app):
-        return
+def slides_wanted(app: Sphinx) -> bool:
+    """Whether this build writes slide decks (an HTML build with ``d2l_slides``)."""
+    return _enabled(app)
+
+
+def write_slides_step(app: Sphinx) -> None:
+    """The decks of the build, and a line that says what was written (run by
+    :mod:`.after_write` while the pages are written, or at ``build-finished``)."""
     from .slides_files import SLIDES_DIR, write_slides
 
     start = time.monotonic()
@@ -134,4 +140,4 @@ def on_build_finished(app: Sphinx, exception: BaseException | None) -> None:
 def setup_slides(app: Sphinx) -> None:
     app.connect("config-inited", add_static_path)
     app.connect("env-updated", collect_slide_pages)
-    app.connect("build-finished", on_build_finished)
+    # (the decks: .after_write)

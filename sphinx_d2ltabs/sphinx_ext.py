@@ -168,6 +168,7 @@ def _on_demand(module: str, name: str) -> Callable[..., Any]:
 def setup(app: Sphinx) -> dict[str, Any]:
     """Register everything, in the order the handlers of one event must run."""
     from . import __version__
+    from .after_write import setup_after_write
     from .config_error import install as short_config_errors
     from .directives import setup_directives
     from .encoding import on_env_before_read_docs
@@ -204,9 +205,10 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_env_collector(D2lCollector)
     app.connect("env-before-read-docs", on_env_before_read_docs)
     for part in (setup_tabs, setup_latex, setup_toc, setup_outputs, setup_directives,
-                 setup_originals, setup_publish, setup_slides):
+                 setup_originals, setup_publish, setup_slides, setup_after_write):
         # tab sets; one framework in LaTeX/text, SVG -> PDF; toc; outputs; directives;
-        # originals of bilingual books; notebooks, zips and links; reveal.js decks
+        # originals of bilingual books; notebooks, zips and links; reveal.js decks;
+        # the notebooks and decks written while the pages are
         part(app)
     return {"version": __version__, "parallel_read_safe": True, "parallel_write_safe": True,
             "env_version": 2}

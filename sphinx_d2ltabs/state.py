@@ -94,6 +94,11 @@ class D2lState:
     slide_pages: dict[str, list[str]] = field(default_factory=dict)
     """Pages with slide marks → the ``d2l_slides`` frameworks of their decks
     (:mod:`.slides_build`)."""
+    pages_read: bool = False
+    """Whether this build reads pages (``env-before-read-docs``)."""
+    after_write: Any = None
+    """The process writing the notebooks and decks while the pages are written
+    (:mod:`.after_write`; a :class:`~sphinx.util.parallel.ParallelTasks`), None: none."""
 
     KEPT = ("doc_keys", "last_run", "api", "status_stamp")
 
