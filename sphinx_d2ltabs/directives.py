@@ -67,7 +67,11 @@ class ExecutionReport(SphinxDirective):
     def run(self) -> list[nodes.Node]:
         self.env.note_dependency(__file__)
         self.env.metadata[self.env.docname]["d2l_report_page"] = True
-        report: dict[str, Any] = get_state(self.env).report
+        from .overlap import complete
+
+        state = get_state(self.env)
+        complete(state)  # (the jobs that run while pages are read: ended first)
+        report: dict[str, Any] = state.report
         entries = report.get("pages", [])
         if not entries:
             return [nodes.paragraph(text="No code was executed in this build "
@@ -211,7 +215,7 @@ def _report_pages(app: Sphinx, env: BuildEnvironment, added: set[str], changed: 
     state = get_state(env)
     if state.api_changed:
         pages += [d for d, meta in env.metadata.items() if meta.get("d2l_api_page")]
-    if state.report.get("executed"):
+    if state.report.get("executed") or state.overlap is not None:  # (jobs run now)
         pages += [d for d, meta in env.metadata.items() if meta.get("d2l_report_page")]
     if added or changed or removed:
         pages += [d for d, meta in env.metadata.items() if meta.get("d2l_status_page")]

@@ -4,24 +4,26 @@
    (:func:`book_fingerprint`) and every cached result it relied on still loads, take
    the no-op path: no page parsed, no library written, no kernel started.
 2. Otherwise: generate the ``#@save`` library, plan one job per (page, framework), run
-   the stale ones (:mod:`.runner`, :mod:`.execution`), report failures and cache
-   problems, and return the pages to read again: those whose cache keys changed and
-   those whose jobs ran in this build.
+   the stale ones (:mod:`.runner`, :mod:`.book_run`, :mod:`.execution`: before this
+   returns, or while the pages are read, :mod:`.overlap`), and return the pages to read
+   again: those whose cache keys changed and those whose jobs run in this build. After
+   the jobs (:func:`_finish`): report failures and cache problems, record the phase.
 
-While pages are read, :func:`page_results` hands each page its results: those of this
-build, else the cache's; a result that went missing is a ``d2l.cache`` warning, never
-a page silently without outputs.
+While pages are read, :func:`page_results` hands each page its results (once its jobs
+have ended): those of this build, else the cache's; a result that went missing is a
+``d2l.cache`` warning, never a page silently without outputs.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import glob
 import hashlib
 import json
 import os
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sphinx.application import Sphinx
 from sphinx.environment import BuildEnvironment
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
     from .execution.cache import TieredCache
     from .execution.model import JobResult
     from .pages import PageReader
+    from .runner import RunReport
 
 logger = logging.getLogger(__name__)
 
@@ -183,7 +186,8 @@ def _take_noop_path(app: Sphinx, state: D2lState, saved: LastRun) -> None:
 def _run_phase(app: Sphinx, env: BuildEnvironment, cache: TieredCache,
                ) -> tuple[dict[str, dict[str, str]], set[str]]:
     """The full path; returns the keys of every planned job and the pages whose jobs
-    ran in this build."""
+    run in this build (before this returns, or while the pages are read:
+    :mod:`.overlap`)."""
     from .pages import PageReader
 
     state = get_state(env)
@@ -195,29 +199,19 @@ def _run_phase(app: Sphinx, env: BuildEnvironment, cache: TieredCache,
                         on_problem=warn_cache)
     state.page_reader = reader  # (the notebooks and their links read the pages too)
     lib_hashes = generate_library(app, env, reader) if cfg.lib_enable else {}
-    keys: dict[str, dict[str, str]] = {}
-    ran: set[str] = set()
-    report: dict[str, Any] = {"failed": 0}
-    if cfg.execute != "off":
-        keys, ran, report = _execute(app, env, cache, reader, lib_hashes)
-    _save_index(reader, cache)
-    if not report["failed"] and cfg.execute not in ("force", "off"):
-        from .execution.stamps import take
-
-        # the lib files were just written: fingerprint them as they are now; the
-        # entries this phase read or wrote: their stamps
-        state.last_run = LastRun(book_fingerprint(app, env), state.extras, state.lib_path,
-                                 keys, report, stamps=take(
-                                     cache, (k for page in keys.values() for k in page.values())))
-    return keys, ran
+    if cfg.execute == "off":
+        _save_index(reader, cache)
+        return {}, set()
+    return _execute(app, env, cache, reader, lib_hashes)
 
 
 def _execute(app: Sphinx, env: BuildEnvironment, cache: TieredCache, reader: PageReader,
-             lib_hashes: dict[str, str],
-             ) -> tuple[dict[str, dict[str, str]], set[str], dict[str, Any]]:
+             lib_hashes: dict[str, str]) -> tuple[dict[str, dict[str, str]], set[str]]:
     from sphinx.errors import ConfigError
 
-    from .execution.cache import last_usage, write_usage
+    from . import overlap
+    from .book_run import BackgroundRun, start_run
+    from .execution.cache import last_usage
     from .execution.executor import ExecutorError
     from .reporting import read_report, report_path
     from .runner import BookRunner, dependency_hash, expected_seconds, framework_extra
@@ -236,10 +230,30 @@ def _execute(app: Sphinx, env: BuildEnvironment, cache: TieredCache, reader: Pag
     # jobs start first
     hints = (expected_seconds(read_report(report_path(app)) or {})
              or expected_seconds(last_usage(cache)))
+    # (the book as the jobs see it: an edit while they run is the next build's)
+    finish = functools.partial(_finish, app, env, cache, reader, keys,
+                               book_fingerprint(app, env))
+    background = overlap.allowed(app, cfg)
     try:
-        results, report = runner.run(plans, cfg.execute, hints)
+        run = start_run(runner, plans, cfg.execute, hints, background=background)
     except ExecutorError as err:
         raise ConfigError(str(err)) from None
+    if isinstance(run, BackgroundRun):
+        overlap.start(state, run, finish, cfg.workers or os.cpu_count() or 1, hints)
+    else:
+        finish(*run.join())
+    return keys, {job.docname for job in run.todo}
+
+
+def _finish(app: Sphinx, env: BuildEnvironment, cache: TieredCache, reader: PageReader,
+            keys: dict[str, dict[str, str]], fingerprint: str,
+            results: dict[tuple[str, str], JobResult], report: RunReport) -> None:
+    """After the jobs: the report and the failures, the cache's record of the build, the
+    pages index, and (no failure) the record of this phase for the no-op path."""
+    from .execution.cache import write_usage
+
+    state = get_state(env)
+    cfg = state.cfg
     if report.executed:
         logger.info(f"[d2l] executed {report.executed} job(s) in {report.seconds:.1f} s, "
                     f"{report.cached} from cache, {report.failed} failed")
@@ -247,12 +261,17 @@ def _execute(app: Sphinx, env: BuildEnvironment, cache: TieredCache, reader: Pag
     state.results = results
     state.report = report.to_json()
     write_report(app, state.report)
-    write_usage(cache, {k for page in keys.values() for k in page.values()}, str(app.srcdir),
-                report.entries)
+    used = {k for page in keys.values() for k in page.values()}
+    write_usage(cache, used, str(app.srcdir), report.entries)
     if cfg.cache_max_age > 0 and cache.writable is not None:
         cache.writable.prune_aged(cfg.cache_max_age * MAX_AGE_DAY)
-    ran = {d for (d, _), r in results.items() if not r.cached}
-    return keys, ran, state.report
+    _save_index(reader, cache)
+    if not report.failed and cfg.execute != "force":
+        from .execution.stamps import take
+
+        # the entries this phase read or wrote: their stamps
+        state.last_run = LastRun(fingerprint, state.extras, state.lib_path, keys, state.report,
+                                 stamps=take(cache, used))
 
 
 def _save_index(reader: PageReader, cache: TieredCache) -> None:
@@ -330,8 +349,10 @@ def page_results(env: BuildEnvironment, docname: str, cells: list[Cell],
     if cfg.execute == "off":
         state.doc_keys[docname] = {}
         return {}
+    from .overlap import wait_page
     from .runner import plan_page
 
+    wait_page(state, docname)  # (its jobs may still run: :mod:`.overlap`)
     plan = plan_page(docname, str(env.doc2path(docname)), cells, cfg, state.extras,
                      state.lib_path)
     shown: dict[str, str] = {}

@@ -3,7 +3,8 @@
 For every page, each framework that has cells becomes one :class:`~.execution.Job`
 (its cells in order, run in one fresh kernel). :func:`plan_page` derives the jobs from
 the parsed cells; :class:`BookRunner` finds the stale ones in the cache and runs them
-with the scheduler before Sphinx reads any page.
+with the configured executor (:mod:`.book_run`: before Sphinx reads the pages, or while
+it does).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import glob
 import hashlib
 import json
 import os
-import time
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -186,15 +187,11 @@ class BookRunner:
             plans.append(plan_page(docname, path, info.cells, self.cfg, extras, lib_path))
         return plans
 
-    def run(self, plans: Sequence[PagePlan], mode: str,
-            expected_seconds: Mapping[tuple[str, str], float] | None = None,
-            ) -> tuple[dict[tuple[str, str], JobResult], RunReport]:
-        """Run what ``mode`` asks for; return every known result and a report.
-
-        ``expected_seconds``: each job's duration in an earlier build (see
-        :func:`expected_seconds`): the longest start first."""
-        start = time.monotonic()
-        report = RunReport()
+    def lookup(self, plans: Sequence[PagePlan], mode: str,
+               ) -> tuple[dict[tuple[str, str], JobResult], list[Job],
+                          dict[tuple[str, str], str]]:
+        """The cached results, the jobs ``mode`` runs (in plan order), and every job's
+        cache key, by (docname, framework)."""
         results: dict[tuple[str, str], JobResult] = {}
         todo: list[Job] = []
         keys: dict[tuple[str, str], str] = {}
@@ -212,8 +209,13 @@ class BookRunner:
                     results[(plan.docname, fw)] = hit
                 elif mode in ("auto", "force"):
                     todo.append(job)
-        if todo:
-            results.update(self._execute(todo, keys, expected_seconds))
+        return results, todo, keys
+
+    @staticmethod
+    def report(plans: Sequence[PagePlan], results: Mapping[tuple[str, str], JobResult],
+               seconds: float) -> RunReport:
+        """The report of a run that took ``seconds`` and gave ``results``."""
+        report = RunReport()
         for (docname, fw), result in sorted(results.items()):
             report.entries.append({
                 "docname": docname,
@@ -227,8 +229,8 @@ class BookRunner:
             report.executed += int(not result.cached)
             report.failed += int(not result.ok)
         report.not_executed = {p.docname: p.skipped for p in plans if p.skipped}
-        report.seconds = time.monotonic() - start
-        return results, report
+        report.seconds = seconds
+        return report
 
     def _lookup(self, job: Job, key: str, mode: str) -> JobResult | None:
         """A cached result; an entry that can't be used is reported (and runs again,
@@ -247,11 +249,17 @@ class BookRunner:
                             "d2l_execute = 'auto' to run it", job.docname)
         return None
 
-    def _execute(self, todo: list[Job], keys: Mapping[tuple[str, str], str],
-                 expected: Mapping[tuple[str, str], float] | None = None,
-                 ) -> dict[tuple[str, str], JobResult]:
+    def execute(self, todo: list[Job], keys: Mapping[tuple[str, str], str],
+                expected: Mapping[tuple[str, str], float] | None = None, *,
+                stop: threading.Event | None = None,
+                on_result: Callable[[Job, JobResult], None] | None = None,
+                ) -> dict[tuple[str, str], JobResult]:
         """Run ``todo`` with the configured executor (``d2l_executor``); raises
-        :class:`~.execution.executor.ExecutorError` when it can't be used."""
+        :class:`~.execution.executor.ExecutorError` when it can't be used.
+
+        ``on_result(job, result)``: called as each job ends, once its result is cached.
+        ``stop`` (the local executor): set by another thread, it ends the run, every
+        kernel killed, and :class:`~.execution.session.Cancelled` is raised."""
         from .execution.executor import Callbacks, open_executor
 
         def store(job: Job, result: JobResult) -> None:
@@ -260,9 +268,16 @@ class BookRunner:
             # the page's result for this build only: the next build runs it again
             if not result.machinery_failure:
                 self.cache.put(result.key, result)
+            if on_result is not None:
+                on_result(job, result)
 
         callbacks = Callbacks(self.on_progress, self.on_notice, store)
         with open_executor(self.cfg, self.srcdir, callbacks) as executor:
+            if stop is not None:
+                from .execution.scheduler import Scheduler
+
+                assert isinstance(executor, Scheduler), "stop: the local executor only"
+                return executor.run(todo, expected, stop)
             return executor.run(todo, expected)
 
 

@@ -6,10 +6,13 @@ The pipeline, in build order:
    (a misspelled ``d2l_*`` name is a warning naming the closest option).
 2. ``builder-inited`` – set up this build's :class:`~.state.D2lState` (folders, config).
 3. ``env-get-outdated`` – before any page is read, the execution phase
-   (:mod:`.phase`): generate the ``#@save`` library, run the stale jobs, return the pages
-   to read again.
+   (:mod:`.phase`): generate the ``#@save`` library, start the stale jobs (they run while
+   the pages are read: :mod:`.overlap`), return the pages to read again.
 4. reading – :class:`~.parser.D2lParser` parses each page and takes its outputs from
-   :func:`.phase.page_results`.
+   :func:`.phase.page_results` (once the page's jobs have ended).
+5. ``env-updated`` – the end of the jobs: the report, the failures.
+6. ``write-started`` – the notebooks and decks, written while the pages are
+   (:mod:`.after_write`).
 """
 
 from __future__ import annotations
@@ -178,6 +181,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     from .mystnb_compat import setup_markdown
     from .originals import setup_originals
     from .outputs import setup_outputs
+    from .overlap import setup_overlap
     from .parser import D2lParser
     from .phase import on_env_get_outdated
     from .publish import setup_publish
@@ -194,6 +198,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("config-inited", on_config_inited)
     app.connect("builder-inited", on_builder_inited)
     app.connect("env-get-outdated", on_env_get_outdated)  # the execution phase
+    setup_overlap(app)  # its jobs run while the pages are read
     short_config_errors()  # a wrong d2l_* value: Sphinx's short error, no crash report
     setup_phase_lines(app)  # the phase's lines after "updating environment"
     setup_static_paths(app)  # no "configuration has changed" on every build

@@ -94,6 +94,9 @@ class D2lState:
     slide_pages: dict[str, list[str]] = field(default_factory=dict)
     """Pages with slide marks → the ``d2l_slides`` frameworks of their decks
     (:mod:`.slides_build`)."""
+    overlap: Any = None
+    """The jobs running while the pages are read (:class:`.overlap.Overlap`), None: none
+    (they ran before, or there are none)."""
     pages_read: bool = False
     """Whether this build reads pages (``env-before-read-docs``)."""
     after_write: Any = None

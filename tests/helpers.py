@@ -67,16 +67,16 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
 
 
 def durations_seen(monkeypatch: Any) -> list[Any]:
-    """The job durations (``expected_seconds``) that each ``BookRunner.run`` call of the
-    test gets, in order."""
-    from sphinx_d2ltabs import runner
+    """The job durations (``expected_seconds``) that each run of the test's builds gets
+    (:func:`sphinx_d2ltabs.book_run.start_run`), in order."""
+    from sphinx_d2ltabs import book_run
 
     seen: list[Any] = []
-    real = runner.BookRunner.run
+    real = book_run.start_run
 
-    def spy(self: Any, plans: Any, mode: str, expected: Any = None) -> Any:
+    def spy(runner: Any, plans: Any, mode: str, expected: Any = None, **kwargs: Any) -> Any:
         seen.append(expected)
-        return real(self, plans, mode, expected)
+        return real(runner, plans, mode, expected, **kwargs)
 
-    monkeypatch.setattr(runner.BookRunner, "run", spy)
+    monkeypatch.setattr(book_run, "start_run", spy)
     return seen

@@ -89,11 +89,13 @@ class Scheduler:
 
     def run(self, jobs: Sequence[Job],
             expected_seconds: Mapping[tuple[str, str], float] | None = None,
-            ) -> dict[tuple[str, str], JobResult]:
+            stop: threading.Event | None = None) -> dict[tuple[str, str], JobResult]:
         """Run ``jobs``; results by (docname, framework).
 
         ``expected_seconds``: optional duration hints by (docname, framework) (e.g. from
-        the last build): longer jobs start first.
+        the last build): longer jobs start first. ``stop``: set by another thread, it
+        ends the run as Ctrl-C does (every kernel killed), then :class:`.Cancelled` is
+        raised.
         """
         if not jobs:
             return {}
@@ -107,8 +109,8 @@ class Scheduler:
                 self.fork_kernels and len(jobs) > self.workers,
                 self.fork_setup_imports) as forks:
             try:
-                run.dispatch()
-            except KeyboardInterrupt:
+                run.dispatch(stop)
+            except (KeyboardInterrupt, Cancelled):
                 with sigint_ignored():
                     run.stop()
                     kill_all_kernels()
@@ -157,10 +159,13 @@ class _Run:
         """Job threads whose job has ended."""
 
     # ----------------------------------------------------------- main thread
-    def dispatch(self) -> None:
-        """Begin jobs while the pool has room, until every job has ended."""
+    def dispatch(self, stop: threading.Event | None = None) -> None:
+        """Begin jobs while the pool has room, until every job has ended; raises
+        :class:`.Cancelled` once ``stop`` is set."""
         with self.cond:
             while True:
+                if stop is not None and stop.is_set():
+                    raise Cancelled
                 while self.slots.can_begin():
                     taken = self._take()
                     if taken is None:

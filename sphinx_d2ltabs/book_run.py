@@ -1,0 +1,155 @@
+"""A book's run: its stale jobs, run at once or in a thread while the pages are read
+(Sphinx-free).
+
+:func:`start_run` looks the jobs up in the cache (:meth:`.BookRunner.lookup`) and runs
+the others: before it returns (a :class:`FinishedRun`), or, with ``background``, in a
+daemon thread (a :class:`BackgroundRun`). As each job ends its result joins the run's
+``results``; ``wait_page`` returns once every job of a page has ended (or the run has),
+``join`` once the run has, with the results and the report, and
+:meth:`BackgroundRun.stop` ends the run as Ctrl-C does (every kernel killed).
+:func:`read_order` puts the pages whose jobs end first first, so that reading waits as
+little as it can.
+"""
+
+from __future__ import annotations
+
+import heapq
+import statistics
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from .execution.executor import order_jobs
+from .execution.model import Job, JobResult
+from .runner import BookRunner, PagePlan, RunReport
+
+POLL = 0.1
+"""Seconds between checks while waiting (a wait with a timeout: Ctrl-C gets through)."""
+UNKNOWN_SECONDS = 1.0
+"""A job's expected seconds when no job has a duration from an earlier build."""
+
+
+def start_run(runner: BookRunner, plans: Sequence[PagePlan], mode: str,
+              expected: Mapping[tuple[str, str], float] | None = None, *,
+              background: bool = False) -> BackgroundRun | FinishedRun:
+    """Run what ``mode`` asks for (``expected``: each job's seconds in an earlier build,
+    :func:`.runner.expected_seconds`: the longest start first). Raises
+    :class:`~.execution.executor.ExecutorError` when the executor can't be used (not
+    in the background: there, :meth:`BackgroundRun.join` raises it)."""
+    start = time.monotonic()
+    results, todo, keys = runner.lookup(plans, mode)
+    if todo and background:
+        return BackgroundRun(runner, plans, todo, keys, results, expected)
+    if todo:
+        results.update(runner.execute(todo, keys, expected))
+    return FinishedRun(results, runner.report(plans, results, time.monotonic() - start),
+                       todo)
+
+
+@dataclass
+class FinishedRun:
+    """A run that ended before :func:`start_run` returned."""
+
+    results: dict[tuple[str, str], JobResult]
+    report: RunReport
+    todo: list[Job]
+    """The jobs that ran."""
+
+    def wait_page(self, docname: str) -> None:
+        """(Every job has ended.)"""
+
+    def join(self) -> tuple[dict[tuple[str, str], JobResult], RunReport]:
+        return self.results, self.report
+
+
+class BackgroundRun:
+    """The jobs ``todo`` of ``plans``, run by ``runner`` in a thread started at once."""
+
+    def __init__(self, runner: BookRunner, plans: Sequence[PagePlan], todo: Sequence[Job],
+                 keys: Mapping[tuple[str, str], str], cached: Mapping[tuple[str, str], JobResult],
+                 expected: Mapping[tuple[str, str], float] | None = None) -> None:
+        self.runner = runner
+        self.plans = list(plans)
+        self.todo = list(todo)
+        self.results: dict[tuple[str, str], JobResult] = dict(cached)
+        """(docname, framework) → result: the cached ones, then each job's as it ends."""
+        self.waiting: dict[str, set[str]] = {}
+        """docname → the frameworks whose jobs have not ended."""
+        for job in self.todo:
+            self.waiting.setdefault(job.docname, set()).add(job.framework)
+        self.error: BaseException | None = None
+        self.done = False
+        self.cond = threading.Condition()
+        self._stop = threading.Event()
+        self._start = time.monotonic()
+        self._thread = threading.Thread(target=self._main, args=(keys, expected),
+                                        name="d2l-execution", daemon=True)
+        self._thread.start()
+
+    def _main(self, keys: Mapping[tuple[str, str], str],
+              expected: Mapping[tuple[str, str], float] | None) -> None:
+        try:
+            self.runner.execute(self.todo, keys, expected, stop=self._stop,
+                                on_result=self._ended)
+        except BaseException as err:  # (raised again by join)
+            self.error = err
+        finally:
+            with self.cond:
+                self.done = True
+                self.cond.notify_all()
+
+    def _ended(self, job: Job, result: JobResult) -> None:
+        with self.cond:
+            self.results[(job.docname, job.framework)] = result
+            self.waiting.get(job.docname, set()).discard(job.framework)
+            self.cond.notify_all()
+
+    def wait_page(self, docname: str) -> None:
+        """Return once every job of ``docname`` has ended, or the run has."""
+        with self.cond:
+            while self.waiting.get(docname) and not self.done:
+                self.cond.wait(POLL)
+
+    def join(self) -> tuple[dict[tuple[str, str], JobResult], RunReport]:
+        """Wait for the end of the run; every result and the report. Raises what the run
+        raised (:class:`~.execution.executor.ExecutorError`, ``Cancelled``...)."""
+        with self.cond:
+            while not self.done:
+                self.cond.wait(POLL)
+        if self.error is not None:
+            raise self.error
+        return self.results, self.runner.report(self.plans, self.results,
+                                                time.monotonic() - self._start)
+
+    def stop(self, timeout: float) -> None:
+        """End the run (its kernels killed, the results of the jobs that ended kept);
+        wait at most ``timeout`` seconds for it."""
+        self._stop.set()
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while not self.done and time.monotonic() < deadline:
+                self.cond.wait(POLL)
+
+
+def read_order(docnames: Iterable[str], jobs: Sequence[Job], workers: int,
+               expected: Mapping[tuple[str, str], float] | None = None) -> list[str]:
+    """``docnames`` in the order to read them: those without a job of ``jobs`` first (as
+    given), then the others in the order their jobs are expected to end. The expected
+    end of each job: the scheduler's order (:func:`.executor.order_jobs`) on ``workers``
+    slots, each job taking its ``expected`` seconds (unknown: the median of the known
+    ones)."""
+    hints = dict(expected or {})
+    known = [hints[(j.docname, j.framework)] for j in jobs if (j.docname, j.framework) in hints]
+    default = statistics.median(known) if known else UNKNOWN_SECONDS
+    free = [0.0] * max(1, workers)
+    ends: dict[str, float] = {}
+    for job in order_jobs(jobs, 0, hints):
+        begin = heapq.heappop(free)
+        end = begin + hints.get((job.docname, job.framework), default)
+        heapq.heappush(free, end)
+        ends[job.docname] = max(ends.get(job.docname, 0.0), end)
+    names = list(docnames)
+    ready = [d for d in names if d not in ends]
+    later = sorted((d for d in names if d in ends), key=lambda d: (ends[d], names.index(d)))
+    return ready + later
