@@ -128,6 +128,7 @@ def _interrupts_stop(state: D2lState) -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+
     def handler(signum: int, frame: FrameType | None) -> None:
         for sig in previous:  # (no second signal while the kernels are killed)
             signal.signal(sig, signal.SIG_IGN)
