@@ -132,7 +132,7 @@ class RunOptions:
         metadata=meta("Leave what exists when the build starts (Sphinx, the extensions, the "
                       "loaded environment) out of Python's garbage collections for the "
                       "build, and skip the interpreter's last collection at exit "
-                      "(``gc.freeze()``; a no-op rebuild of d2l-en takes 11 % less). "
+                      "(``gc.freeze()``; a no-op rebuild of d2l-en takes 19 % less). "
                       "``False``: leave the collector alone.", BOOL, rebuild=""),
     )
     # where jobs run (execution/executor.py, docs/distributed.md)

@@ -20,8 +20,8 @@ only a collection would free (objects in reference cycles) is freed at the build
 instead of during it; and at exit, objects in reference cycles are left to the operating
 system instead of being finalized (``__del__`` of such an object does not run; files are
 flushed when closed, as this extension and Sphinx close theirs). Measured: a no-op
-rebuild of the 50-page bench book 0.57 s → 0.46 s, of d2l-en (``d2l_execute = "off"``)
-5.19 s → 4.63 s (``bench/README.md``). ``d2l_gc_freeze = False`` leaves the collector
+rebuild of the 50-page bench book 0.56 s → 0.45 s (plain Sphinx: 0.47 s), of d2l-en
+(``d2l_execute = "off"``) 4.97 s → 4.04 s (``bench/README.md``). ``d2l_gc_freeze = False`` leaves the collector
 alone.
 """
 
