@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -82,9 +83,7 @@ def test_a_failed_read_stops_the_jobs(make_app: Any, tmp_path: Path) -> None:
 
     def read(app: Any, docname: str, source: list[str]) -> None:
         if docname == "broken":
-            deadline = time.monotonic() + HANG_GUARD
-            while not pid_file.exists() and time.monotonic() < deadline:
-                time.sleep(0.05)  # (until the slow cell runs: a hang guard)
+            _until(pid_file.exists)  # (the slow cell runs)
             raise RuntimeError("this page can't be read")
 
     app.connect("source-read", read)
@@ -92,10 +91,15 @@ def test_a_failed_read_stops_the_jobs(make_app: Any, tmp_path: Path) -> None:
         app.build()
     assert get_state(app.env).overlap is None
     pid = int(pid_file.read_text())
+    assert _until(lambda: not _alive(pid)), "the kernel outlived the build"
+
+
+def _until(condition: Callable[[], bool]) -> bool:
+    """Wait until ``condition()`` holds (at most :data:`HANG_GUARD` s: a hang guard)."""
     deadline = time.monotonic() + HANG_GUARD
-    while _alive(pid) and time.monotonic() < deadline:
+    while not condition() and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _alive(pid), "the kernel outlived the build"
+    return condition()
 
 
 def _alive(pid: int) -> bool:
@@ -157,10 +161,8 @@ def test_sigterm_while_a_page_waits_is_ctrl_c(make_app: Any, tmp_path: Path) -> 
 
     def read(app: Any, docname: str, source: list[str]) -> None:
         if docname == "slow":
-            deadline = time.monotonic() + HANG_GUARD
-            while not pid_file.exists() and time.monotonic() < deadline:
-                time.sleep(0.05)
-            os.kill(os.getpid(), signal.SIGTERM)  # (while the page waits for its job)
+            _until(pid_file.exists)
+            os.kill(os.getpid(), signal.SIGTERM)  # (while the page's job runs)
 
     app.connect("source-read", read)
     before = signal.getsignal(signal.SIGTERM)
@@ -169,7 +171,4 @@ def test_sigterm_while_a_page_waits_is_ctrl_c(make_app: Any, tmp_path: Path) -> 
     assert get_state(app.env).overlap is None
     assert signal.getsignal(signal.SIGTERM) is before  # (given back)
     pid = int(pid_file.read_text())
-    deadline = time.monotonic() + HANG_GUARD
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not _alive(pid)
+    assert _until(lambda: not _alive(pid)), "the kernel outlived the build"
