@@ -11,7 +11,9 @@ that collections skip (the standard library's tool for this, see its documentati
 
 * ``builder-inited`` (the environment is loaded): freeze what exists;
 * ``build-finished``: unfreeze, so that a process that runs several builds (``sphinx.
-  testing``, sphinx-autobuild's server, a notebook) collects them again as before; and,
+  testing``, sphinx-autobuild's server, a notebook) collects them again as before (a build
+  stopped by Ctrl-C, which Sphinx ends without ``build-finished``, leaves them frozen
+  until the end of that process's next build); and,
   once per process, at exit (:mod:`atexit`, before the interpreter's own last
   collection) freeze everything: the process is ending, there is nothing to free.
 
@@ -21,8 +23,8 @@ instead of during it; and at exit, objects in reference cycles are left to the o
 system instead of being finalized (``__del__`` of such an object does not run; files are
 flushed when closed, as this extension and Sphinx close theirs). Measured: a no-op
 rebuild of the 50-page bench book 0.56 s → 0.45 s (plain Sphinx: 0.47 s), of d2l-en
-(``d2l_execute = "off"``) 4.97 s → 4.04 s (``bench/README.md``). ``d2l_gc_freeze = False`` leaves the collector
-alone.
+(``d2l_execute = "off"``) 4.97 s → 4.04 s (``bench/README.md``). ``d2l_gc_freeze =
+False`` leaves the collector alone.
 """
 
 from __future__ import annotations
