@@ -82,7 +82,7 @@ class BackgroundRun:
         self.done = False
         self.cond = threading.Condition()
         self._stop = threading.Event()
-        self._start = time.monotonic()
+        self._start = self._end = time.monotonic()
         self._thread = threading.Thread(target=self._main, args=(keys, expected),
                                         name="d2l-execution", daemon=True)
         self._thread.start()
@@ -97,6 +97,7 @@ class BackgroundRun:
         finally:
             with self.cond:
                 self.done = True
+                self._end = time.monotonic()
                 self.cond.notify_all()
 
     def _ended(self, job: Job, result: JobResult) -> None:
@@ -119,8 +120,9 @@ class BackgroundRun:
                 self.cond.wait(POLL)
         if self.error is not None:
             raise self.error
+        # (the run's own seconds: from its start to its last job's end, not to this call)
         return self.results, self.runner.report(self.plans, self.results,
-                                                time.monotonic() - self._start)
+                                                self._end - self._start)
 
     def stop(self, timeout: float) -> None:
         """End the run (its kernels killed, the results of the jobs that ended kept);
