@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from .execution.executor import order_jobs
 from .execution.model import Job, JobResult
-from .runner import BookRunner, PagePlan, RunReport
+from .runner import BookRunner, Lookup, PagePlan, RunReport, Trust
 
 POLL = 0.1
 """Seconds between checks while waiting (a wait with a timeout: Ctrl-C gets through)."""
@@ -32,19 +32,22 @@ UNKNOWN_SECONDS = 1.0
 
 def start_run(runner: BookRunner, plans: Sequence[PagePlan], mode: str,
               expected: Mapping[tuple[str, str], float] | None = None, *,
-              background: bool = False) -> BackgroundRun | FinishedRun:
+              background: bool = False, trust: Trust | None = None,
+              ) -> BackgroundRun | FinishedRun:
     """Run what ``mode`` asks for (``expected``: each job's seconds in an earlier build,
-    :func:`.runner.expected_seconds`: the longest start first). Raises
+    :func:`.runner.expected_seconds`: the longest start first; ``trust``: the cached
+    results not to read, :data:`.runner.Trust`). Raises
     :class:`~.execution.executor.ExecutorError` when the executor can't be used (not
     in the background: there, :meth:`BackgroundRun.join` raises it)."""
     start = time.monotonic()
-    results, todo, keys = runner.lookup(plans, mode)
-    if todo and background:
-        return BackgroundRun(runner, plans, todo, keys, results, expected)
-    if todo:
-        results.update(runner.execute(todo, keys, expected))
-    return FinishedRun(results, runner.report(plans, results, time.monotonic() - start),
-                       todo)
+    found = runner.lookup(plans, mode, trust)
+    if found.todo and background:
+        return BackgroundRun(runner, plans, found, expected)
+    results = dict(found.results)
+    if found.todo:
+        results.update(runner.execute(found.todo, found.keys, expected))
+    return FinishedRun(results, runner.report(plans, results, time.monotonic() - start,
+                                              found.known), found.todo)
 
 
 @dataclass
@@ -66,13 +69,13 @@ class FinishedRun:
 class BackgroundRun:
     """The jobs ``todo`` of ``plans``, run by ``runner`` in a thread started at once."""
 
-    def __init__(self, runner: BookRunner, plans: Sequence[PagePlan], todo: Sequence[Job],
-                 keys: Mapping[tuple[str, str], str], cached: Mapping[tuple[str, str], JobResult],
+    def __init__(self, runner: BookRunner, plans: Sequence[PagePlan], found: Lookup,
                  expected: Mapping[tuple[str, str], float] | None = None) -> None:
         self.runner = runner
         self.plans = list(plans)
-        self.todo = list(todo)
-        self.results: dict[tuple[str, str], JobResult] = dict(cached)
+        self.todo = list(found.todo)
+        self.known = found.known
+        self.results: dict[tuple[str, str], JobResult] = dict(found.results)
         """(docname, framework) → result: the cached ones, then each job's as it ends."""
         self.waiting: dict[str, set[str]] = {}
         """docname → the frameworks whose jobs have not ended."""
@@ -83,7 +86,7 @@ class BackgroundRun:
         self.cond = threading.Condition()
         self._stop = threading.Event()
         self._start = self._end = time.monotonic()
-        self._thread = threading.Thread(target=self._main, args=(keys, expected),
+        self._thread = threading.Thread(target=self._main, args=(found.keys, expected),
                                         name="d2l-execution", daemon=True)
         self._thread.start()
 
@@ -122,7 +125,7 @@ class BackgroundRun:
             raise self.error
         # (the run's own seconds: from its start to its last job's end, not to this call)
         return self.results, self.runner.report(self.plans, self.results,
-                                                self._end - self._start)
+                                                self._end - self._start, self.known)
 
     def stop(self, timeout: float) -> None:
         """End the run (its kernels killed, the results of the jobs that ended kept);

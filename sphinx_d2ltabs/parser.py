@@ -9,7 +9,9 @@ execution results (:func:`.phase.page_results`) and renders with
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import os
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from myst_parser.parsers.sphinx_ import MystParser
@@ -70,7 +72,7 @@ class D2lParser(MystParser):
         from .cells import ALL
         from .dialect import cells_from_tokens, d2l_plugin, dialect_config, unterminated_fences
         from .mystnb_compat import notebook_parser
-        from .phase import image_writer, page_results
+        from .phase import page_results
         from .renderer import D2lRenderer, PageContext
         from .state import get_state
 
@@ -109,3 +111,30 @@ class D2lParser(MystParser):
             ALL in c.frameworks and not c.setup_only and ctx.differs(c) for c in cells)
         md.options["d2l_ctx"] = ctx
         md.renderer.render(tokens, md.options, mdenv)
+
+
+def image_writer(env: Any) -> Callable[[bytes, str], str]:
+    """Write output images once by content hash; return a source-relative URI. A folder
+    that can't be written is one ``d2l.output`` warning per build (the image is then
+    missing from the page)."""
+    from .fileio import atomic_write
+    from .state import get_state
+
+    state = get_state(env)
+    directory = state.image_dir
+    srcdir = str(env.srcdir)
+
+    def write(data: bytes, ext: str) -> str:
+        name = hashlib.sha256(data).hexdigest()[:32] + ext
+        path = os.path.join(directory, name)
+        if not os.path.exists(path):
+            try:
+                atomic_write(path, data)
+            except OSError as err:
+                if directory not in state.warned:
+                    state.warned.add(directory)
+                    warn(logger, f"cannot write output images to {directory}: "
+                         f"{err.strerror or err}", D2lWarning.OUTPUT)
+        return "/" + os.path.relpath(path, srcdir).replace(os.sep, "/")
+
+    return write

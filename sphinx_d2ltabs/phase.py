@@ -22,14 +22,13 @@ import glob
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from sphinx.application import Sphinx
 from sphinx.environment import BuildEnvironment
 from sphinx.util import logging
 
-from .fileio import atomic_write
 from .reporting import (
     progress_printer,
     read_report,
@@ -192,7 +191,7 @@ def _run_phase(app: Sphinx, env: BuildEnvironment, cache: TieredCache,
 
     state = get_state(env)
     cfg = state.cfg
-    state.last_run = None
+    saved, state.last_run = state.last_run, None
     reader = PageReader(cfg.tab_names, os.path.join(state.cache_dir, INDEX_FILE),
                         index_paths=[os.path.join(t.directory, INDEX_FILE)
                                      for t in cache.tiers[1:]],
@@ -202,17 +201,19 @@ def _run_phase(app: Sphinx, env: BuildEnvironment, cache: TieredCache,
     if cfg.execute == "off":
         _save_index(reader, cache)
         return {}, set()
-    return _execute(app, env, cache, reader, lib_hashes)
+    return _execute(app, env, cache, reader, lib_hashes, saved)
 
 
 def _execute(app: Sphinx, env: BuildEnvironment, cache: TieredCache, reader: PageReader,
-             lib_hashes: dict[str, str]) -> tuple[dict[str, dict[str, str]], set[str]]:
+             lib_hashes: dict[str, str], saved: LastRun | None,
+             ) -> tuple[dict[str, dict[str, str]], set[str]]:
     from sphinx.errors import ConfigError
 
     from . import overlap
     from .book_run import BackgroundRun, start_run
     from .execution.cache import last_usage
     from .execution.executor import ExecutorError
+    from .execution.stamps import trust
     from .reporting import read_report, report_path
     from .runner import BookRunner, dependency_hash, expected_seconds, framework_extra
 
@@ -234,8 +235,13 @@ def _execute(app: Sphinx, env: BuildEnvironment, cache: TieredCache, reader: Pag
     finish = functools.partial(_finish, app, env, cache, reader, keys,
                                book_fingerprint(app, env))
     background = overlap.allowed(app, cfg)
+    # the entries the last full phase used and that are still those files: not read again
+    # (a page read again loads its own)
+    known = (trust(cache, saved.stamps, saved.keys, saved.report)
+             if saved is not None and saved.stamps else None)
     try:
-        run = start_run(runner, plans, cfg.execute, hints, background=background)
+        run = start_run(runner, plans, cfg.execute, hints, background=background,
+                        trust=known)
     except ExecutorError as err:
         raise ConfigError(str(err)) from None
     if isinstance(run, BackgroundRun):
@@ -371,27 +377,3 @@ def page_results(env: BuildEnvironment, docname: str, cells: list[Cell],
             shown[fw] = key
     state.doc_keys[docname] = shown
     return results
-
-
-def image_writer(env: BuildEnvironment) -> Callable[[bytes, str], str]:
-    """Write output images once by content hash; return a source-relative URI. A folder
-    that can't be written is one ``d2l.output`` warning per build (the image is then
-    missing from the page)."""
-    state = get_state(env)
-    directory = state.image_dir
-    srcdir = str(env.srcdir)
-
-    def write(data: bytes, ext: str) -> str:
-        name = hashlib.sha256(data).hexdigest()[:32] + ext
-        path = os.path.join(directory, name)
-        if not os.path.exists(path):
-            try:
-                atomic_write(path, data)
-            except OSError as err:
-                if directory not in state.warned:
-                    state.warned.add(directory)
-                    warn(logger, f"cannot write output images to {directory}: "
-                         f"{err.strerror or err}", D2lWarning.OUTPUT)
-        return "/" + os.path.relpath(path, srcdir).replace(os.sep, "/")
-
-    return write

@@ -135,6 +135,26 @@ def dependency_hash(srcdir: str, patterns: Iterable[str]) -> str:
     return digest.hexdigest()
 
 
+Trust = Callable[[str, str, str], "dict[str, Any] | None"]
+"""``trust(docname, framework, key)``: the last build's report entry of that job when its
+cache entry is the very file that build read and checked or wrote (then it is not read
+again: the result is loaded when a page being read needs it), else None."""
+
+
+@dataclass
+class Lookup:
+    """What :meth:`BookRunner.lookup` found, by (docname, framework)."""
+
+    results: dict[tuple[str, str], JobResult] = field(default_factory=dict)
+    """The cached results read."""
+    known: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    """The cached results not read (:data:`Trust`): their report entries."""
+    todo: list[Job] = field(default_factory=list)
+    """The jobs to run, in plan order."""
+    keys: dict[tuple[str, str], str] = field(default_factory=dict)
+    """Every job's cache key."""
+
+
 @dataclass
 class RunReport:
     """What one build's execution phase did, per (document, framework)."""
@@ -188,46 +208,57 @@ class BookRunner:
         return plans
 
     def lookup(self, plans: Sequence[PagePlan], mode: str,
-               ) -> tuple[dict[tuple[str, str], JobResult], list[Job],
-                          dict[tuple[str, str], str]]:
-        """The cached results, the jobs ``mode`` runs (in plan order), and every job's
-        cache key, by (docname, framework)."""
-        results: dict[tuple[str, str], JobResult] = {}
-        todo: list[Job] = []
-        keys: dict[tuple[str, str], str] = {}
+               trust: Trust | None = None) -> Lookup:
+        """The cached results, the jobs ``mode`` runs (in plan order), every job's cache
+        key. ``trust``: see :data:`Trust` (those jobs' entries are not read)."""
+        found = Lookup()
+        if mode == "force":
+            trust = None
+        for plan in plans:
+            for fw in plan.jobs:
+                key = found.keys[(plan.docname, fw)] = plan.keys[fw]
+                entry = trust(plan.docname, fw, key) if trust is not None else None
+                if entry is not None:
+                    found.known[(plan.docname, fw)] = entry
         if mode != "force":  # one concurrent round trip to a remote tier, not one per job
-            self.cache.prefetch(plan.keys[fw] for plan in plans for fw in plan.jobs)
+            self.cache.prefetch(key for job, key in found.keys.items() if job not in found.known)
         for plan in plans:
             for fw, job in plan.jobs.items():
+                if (plan.docname, fw) in found.known:
+                    continue
                 key = plan.keys[fw]
-                keys[(plan.docname, fw)] = key
                 hit = None if mode == "force" else self._lookup(job, key, mode)
                 if hit is not None:
                     # same code, maybe at other lines: outputs follow the cells by position
                     hit = hit.for_job(job).errors_allowed(job)
                     hit.cached = True
-                    results[(plan.docname, fw)] = hit
+                    found.results[(plan.docname, fw)] = hit
                 elif mode in ("auto", "force"):
-                    todo.append(job)
-        return results, todo, keys
+                    found.todo.append(job)
+        return found
 
     @staticmethod
     def report(plans: Sequence[PagePlan], results: Mapping[tuple[str, str], JobResult],
-               seconds: float) -> RunReport:
-        """The report of a run that took ``seconds`` and gave ``results``."""
+               seconds: float, known: Mapping[tuple[str, str], dict[str, Any]] | None = None,
+               ) -> RunReport:
+        """The report of a run that took ``seconds`` and gave ``results``; ``known``: the
+        report entries of the cached results not read (:attr:`Lookup.known`)."""
         report = RunReport()
-        for (docname, fw), result in sorted(results.items()):
-            report.entries.append({
-                "docname": docname,
-                "framework": fw,
-                "status": result.status,
-                "seconds": round(result.seconds, 3),
-                "cached": result.cached,
-                "error": (result.error or {}).get("message", "") if not result.ok else "",
-            })
-            report.cached += int(result.cached)
-            report.executed += int(not result.cached)
-            report.failed += int(not result.ok)
+        entries = {job: {
+            "docname": job[0],
+            "framework": job[1],
+            "status": result.status,
+            "seconds": round(result.seconds, 3),
+            "cached": result.cached,
+            "error": (result.error or {}).get("message", "") if not result.ok else "",
+        } for job, result in results.items()}
+        entries.update({job: dict(entry, cached=True) for job, entry in (known or {}).items()
+                        if job not in entries})
+        for _, entry in sorted(entries.items()):
+            report.entries.append(entry)
+            report.cached += int(entry["cached"])
+            report.executed += int(not entry["cached"])
+            report.failed += int(entry["status"] != "ok")
         report.not_executed = {p.docname: p.skipped for p in plans if p.skipped}
         report.seconds = seconds
         return report

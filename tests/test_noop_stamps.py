@@ -92,3 +92,62 @@ def test_notebooks_are_not_made_again_unless_a_file_went_away(
     _, _, status = build(make_app, book)
     assert FAST in status and "notebooks: 1 written" in status
     assert notebook.is_file() and "alpha-out" in notebook.read_text()
+
+
+def test_an_edit_reads_only_the_entries_of_the_pages_it_reads(
+        make_app: Any, book: Path, reads: list[str]) -> None:
+    """A full phase (a page changed) does not read the entries the last one used that are
+    still those files: the report has them, a page read again loads its own."""
+    _, first, _ = build(make_app, book)
+    one = {e["framework"]: e for e in first["pages"] if e["docname"] == "chapter/one"}
+    page = book / "chapter" / "two.md"
+    page.write_text(page.read_text().replace('print("two"', 'print("two, edited"'))
+    reads.clear()
+    app, report, status = build(make_app, book)
+    assert FAST not in status
+    assert report["executed"] == 1 and report["cached"] == 2 and report["failed"] == 0
+    for entry in report["pages"]:
+        if entry["docname"] == "chapter/one":  # (not read: from the last report)
+            assert entry == dict(one[entry["framework"]], cached=True)
+    keys = get_keys(app, "chapter/one")
+    assert not set(keys.values()) & set(reads)  # chapter/one is not read again
+    assert "two, edited" in body(app, "chapter/two.html").get_text()
+    # a change that makes Sphinx read every page again: each loads its own entries
+    reads.clear()
+    app, report, status = build_with(make_app, book, rst_prolog=".. |x| replace:: y")
+    assert set(keys.values()) <= set(reads)
+    assert "alpha-out" in body(app, "chapter/one.html").get_text()
+    assert report["cached"] == 3
+    assert [w for w in warnings_of(app) if "already registered" not in w] == []
+
+
+def get_keys(app: Any, docname: str) -> dict[str, str]:
+    from sphinx_d2ltabs.state import get_state
+
+    return dict(get_state(app.env).doc_keys[docname])
+
+
+def build_with(make_app: Any, src: Path, **conf: Any) -> tuple[Any, dict[str, Any], str]:
+    app = make_app("html", srcdir=src, confoverrides=conf)
+    app.build()
+    report = json.loads(Path(app.doctreedir, "d2l_execution_report.json").read_text())
+    return app, report, app.status.getvalue()
+
+
+def test_an_edit_still_reads_an_entry_rewritten_in_place(
+        make_app: Any, book: Path, reads: list[str]) -> None:
+    app, _, _ = build(make_app, book)
+    key = get_keys(app, "chapter/one")["alpha"]
+    entry = book / "_build" / ".d2l_cache" / key[:2] / f"{key}.json"
+    st = os.stat(entry)
+    with open(entry, "r+b") as fh:  # same inode, same size, the same mtime put back
+        fh.write(b"{" * st.st_size)
+    os.utime(entry, ns=(st.st_atime_ns, st.st_mtime_ns))
+    page = book / "chapter" / "two.md"
+    page.write_text(page.read_text().replace('print("two"', 'print("two, edited"'))
+    reads.clear()
+    app, report, _ = build(make_app, book)
+    assert entry.stem in reads
+    assert report["executed"] == 2 and report["failed"] == 0  # chapter/two, chapter/one's
+    assert any("corrupt" in w for w in warnings_of(app)), warnings_of(app)
+    assert "alpha-out" in body(app, "chapter/one.html").get_text()

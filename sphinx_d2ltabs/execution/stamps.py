@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from .cache import TOUCH_AFTER, TieredCache
 
@@ -83,3 +84,23 @@ def unchanged(cache: TieredCache, key: str, stamp: Stamp | None) -> bool:
         # (TieredCache.load marks it)
         return not (tier is cache.writable and found[2] < (time.time() - TOUCH_AFTER) * 1e9)
     return False
+
+
+def trust(cache: TieredCache, stamps: Mapping[str, Stamp],
+          keys: Mapping[str, Mapping[str, str]], report: Mapping[str, Any],
+          ) -> Callable[[str, str, str], dict[str, Any] | None]:
+    """What a full phase may take from the last one without reading the entry again
+    (:data:`.runner.Trust`): for a job whose key is the one that phase gave it (``keys``:
+    docname → framework → key), the entry of its report (``report["pages"]``) when the
+    entry is still the very file that phase used (:func:`unchanged`, with ``stamps``)."""
+    entries = {(e.get("docname"), e.get("framework")): e for e in report.get("pages", [])
+               if isinstance(e, dict)}
+
+    def known(docname: str, framework: str, key: str) -> dict[str, Any] | None:
+        entry = entries.get((docname, framework))
+        if (entry is None or keys.get(docname, {}).get(framework) != key
+                or not unchanged(cache, key, stamps.get(key))):
+            return None
+        return dict(entry)
+
+    return known
