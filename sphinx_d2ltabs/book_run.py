@@ -121,6 +121,8 @@ class BackgroundRun:
         with self.cond:
             while not self.done:
                 self.cond.wait(POLL)
+        while self._thread.is_alive():  # (its last lines: nothing left running after this)
+            self._thread.join(POLL)
         if self.error is not None:
             raise self.error
         # (the run's own seconds: from its start to its last job's end, not to this call)
