@@ -120,7 +120,7 @@ class Scheduler:
                     kill_all_kernels()
                 raise
             for note in forks.notes if forks is not None else ():
-                run._call(self.on_notice, f"kernels not forked as they could be: {note}")
+                run.call(self.on_notice, f"kernels not forked as they could be: {note}")
         if run.callback_error is not None:
             raise run.callback_error
         return run.results
@@ -201,7 +201,7 @@ class _Run:
             self.pending.clear()
             self.cond.notify_all()
 
-    def _call(self, callback: Callable[..., None] | None, *args: Any) -> None:
+    def call(self, callback: Callable[..., None] | None, *args: Any) -> None:
         """Run a user callback; its first exception stops the run and is re-raised."""
         if callback is None or self.callback_error is not None:
             return
@@ -220,7 +220,7 @@ class _Run:
         eta = estimate_eta(self.durations, len(self.pending), list(self.running.values()),
                            self.s.workers, now)
         running = sorted(self.running, key=self.running.__getitem__)
-        self._call(self.s.on_progress, Progress(len(self.results), self.total, running,
+        self.call(self.s.on_progress, Progress(len(self.results), self.total, running,
                                                 self.failed, now - self.start, eta))
 
     def _mark_running(self, job: Job) -> None:
@@ -242,7 +242,7 @@ class _Run:
             if want <= len(self.free):
                 self.pending.pop(index)
                 if job.gpus > pool:
-                    self._call(self.s.on_notice,
+                    self.call(self.s.on_notice,
                                f"{job.label} wants {job.gpus} GPUs but only {pool} "
                                f"exist: it gets {pool}")
                 return job, [self.free.pop(0) for _ in range(want)], False
@@ -257,7 +257,7 @@ class _Run:
         else:
             text = ("no GPU found: the jobs that need a GPU run on the CPU "
                     "(CUDA_VISIBLE_DEVICES is empty for them)")
-        self._call(self.s.on_notice, text)
+        self.call(self.s.on_notice, text)
 
     # ----------------------------------------------------------- job threads
     def _job_thread(self, job: Job, ids: list[str], fallback: bool, ticket: Ticket) -> None:
@@ -310,7 +310,7 @@ class _Run:
 
     def _record(self, job: Job, result: JobResult) -> None:
         self.results[(job.docname, job.framework)] = result
-        self._call(self.s.on_result, job, result)
+        self.call(self.s.on_result, job, result)
         self.durations.append(result.seconds)
         self.failed += int(not result.ok)
         self.running.pop(job.label, None)
