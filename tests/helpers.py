@@ -55,6 +55,17 @@ def body(app: Any, page: str) -> Any:
     return soup.find("div", {"role": "main"}) or soup.find("main") or soup.body
 
 
+def process_alive(pid: int | str) -> bool:
+    """Whether process ``pid`` runs (one that has ended but is not reaped yet, a zombie,
+    does not)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except OSError:
+        return False
+    return stat[stat.rfind(b")") + 2:].split()[0] not in (b"Z", b"X")
+
+
 def wait_until(predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
     """Poll ``predicate`` until it holds or ``timeout`` seconds (a hang guard, never what
     decides a test on a slow machine) pass."""

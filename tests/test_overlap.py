@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from helpers import body, warnings_of
+from helpers import body, process_alive, wait_until, warnings_of
 from sphinx_d2ltabs.book_run import read_order
 from sphinx_d2ltabs.execution.model import Job
 from sphinx_d2ltabs.state import get_state
@@ -83,7 +81,7 @@ def test_a_failed_read_stops_the_jobs(make_app: Any, tmp_path: Path) -> None:
 
     def read(app: Any, docname: str, source: list[str]) -> None:
         if docname == "broken":
-            _until(pid_file.exists)  # (the slow cell runs)
+            wait_until(pid_file.exists, HANG_GUARD)  # (the slow cell runs)
             raise RuntimeError("this page can't be read")
 
     app.connect("source-read", read)
@@ -91,24 +89,8 @@ def test_a_failed_read_stops_the_jobs(make_app: Any, tmp_path: Path) -> None:
         app.build()
     assert get_state(app.env).overlap is None
     pid = int(pid_file.read_text())
-    assert _until(lambda: not _alive(pid)), "the kernel outlived the build"
-
-
-def _until(condition: Callable[[], bool]) -> bool:
-    """Wait until ``condition()`` holds (at most :data:`HANG_GUARD` s: a hang guard)."""
-    deadline = time.monotonic() + HANG_GUARD
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return condition()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with open(f"/proc/{pid}/stat", encoding="utf-8") as fh:  # (a zombie has ended)
-        return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    assert wait_until(lambda: not process_alive(pid), HANG_GUARD), (
+        "the kernel outlived the build")
 
 
 def test_no_overlap_when_sphinx_reads_in_parallel(make_app: Any, tmp_path: Path) -> None:
@@ -161,7 +143,7 @@ def test_sigterm_while_a_page_waits_is_ctrl_c(make_app: Any, tmp_path: Path) -> 
 
     def read(app: Any, docname: str, source: list[str]) -> None:
         if docname == "slow":
-            _until(pid_file.exists)
+            wait_until(pid_file.exists, HANG_GUARD)
             os.kill(os.getpid(), signal.SIGTERM)  # (while the page's job runs)
 
     app.connect("source-read", read)
@@ -171,4 +153,5 @@ def test_sigterm_while_a_page_waits_is_ctrl_c(make_app: Any, tmp_path: Path) -> 
     assert get_state(app.env).overlap is None
     assert signal.getsignal(signal.SIGTERM) is before  # (given back)
     pid = int(pid_file.read_text())
-    assert _until(lambda: not _alive(pid)), "the kernel outlived the build"
+    assert wait_until(lambda: not process_alive(pid), HANG_GUARD), (
+        "the kernel outlived the build")

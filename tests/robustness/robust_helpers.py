@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from helpers import wait_until  # (re-exported: the one polling helper of the tests)
+# (wait_until re-exported: the one polling helper of the tests)
+from helpers import process_alive, wait_until
 
 MARK_VAR = "D2L_ROBUST_MARK"
 """Every kernel of a marked book holds ``MARK_VAR=<marker>`` (``d2l_kernel_env``)."""
@@ -141,15 +142,6 @@ def _environ(pid: str) -> list[bytes] | None:
         return None
 
 
-def _alive(pid: str) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            stat = fh.read()
-    except OSError:
-        return False
-    return stat[stat.rfind(b")") + 2:].split()[0] not in (b"Z", b"X")
-
-
 def processes(match: Callable[[list[bytes]], bool]) -> list[int]:
     """Live (not zombie) processes, this one excepted, whose environment ``match``es."""
     found = []
@@ -157,7 +149,7 @@ def processes(match: Callable[[list[bytes]], bool]) -> list[int]:
         if not name.isdigit() or int(name) == os.getpid():
             continue
         environ = _environ(name)
-        if environ is not None and match(environ) and _alive(name):
+        if environ is not None and match(environ) and process_alive(name):
             found.append(int(name))
     return found
 
@@ -231,7 +223,8 @@ def watchdogs_of(pid: int) -> list[int]:
                 cmdline = fh.read()
         except OSError:
             continue
-        if b"sphinx_d2ltabs.execution.reaper" in cmdline and owner in cmdline and _alive(name):
+        if (b"sphinx_d2ltabs.execution.reaper" in cmdline and owner in cmdline
+                and process_alive(name)):
             found.append(int(name))
     return found
 
