@@ -3,10 +3,11 @@
 
 :func:`start_run` looks the jobs up in the cache (:meth:`.BookRunner.lookup`) and runs
 the others: before it returns (a :class:`FinishedRun`), or, with ``background``, in a
-daemon thread (a :class:`BackgroundRun`). As each job ends its result joins the run's
-``results``; ``wait_page`` returns once every job of a page has ended (or the run has),
-``join`` once the run has, with the results and the report, and
-:meth:`BackgroundRun.stop` ends the run as Ctrl-C does (every kernel killed).
+daemon thread (a :class:`BackgroundRun`). ``join`` gives the results and the report of
+either, once the run has ended. In a background run each job's result joins ``results``
+as the job ends; :meth:`~BackgroundRun.wait_page` returns once every job of a page has
+ended (or the run has), and :meth:`~BackgroundRun.stop` ends the run as Ctrl-C does
+(every kernel killed).
 :func:`read_order` puts the pages whose jobs end first first, so that reading waits as
 little as it can.
 """
@@ -58,9 +59,6 @@ class FinishedRun:
     report: RunReport
     todo: list[Job]
     """The jobs that ran."""
-
-    def wait_page(self, docname: str) -> None:
-        """(Every job has ended.)"""
 
     def join(self) -> tuple[dict[tuple[str, str], JobResult], RunReport]:
         return self.results, self.report
