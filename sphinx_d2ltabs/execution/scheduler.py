@@ -221,7 +221,7 @@ class _Run:
                            self.s.workers, now)
         running = sorted(self.running, key=self.running.__getitem__)
         self.call(self.s.on_progress, Progress(len(self.results), self.total, running,
-                                                self.failed, now - self.start, eta))
+                                               self.failed, now - self.start, eta))
 
     def _mark_running(self, job: Job) -> None:
         self.running[job.label] = time.monotonic()
@@ -243,8 +243,8 @@ class _Run:
                 self.pending.pop(index)
                 if job.gpus > pool:
                     self.call(self.s.on_notice,
-                               f"{job.label} wants {job.gpus} GPUs but only {pool} "
-                               f"exist: it gets {pool}")
+                              f"{job.label} wants {job.gpus} GPUs but only {pool} "
+                              f"exist: it gets {pool}")
                 return job, [self.free.pop(0) for _ in range(want)], False
         return None
 
