@@ -212,7 +212,7 @@ def _execute(app: Sphinx, env: BuildEnvironment, cache: TieredCache, reader: Pag
     from . import overlap
     from .book_run import BackgroundRun, start_run
     from .execution.cache import last_usage
-    from .execution.executor import ExecutorError
+    from .execution.executor import ExecutorError, worker_count
     from .execution.stamps import trust
     from .reporting import read_report, report_path
     from .runner import BookRunner, dependency_hash, expected_seconds, framework_extra
@@ -245,7 +245,7 @@ def _execute(app: Sphinx, env: BuildEnvironment, cache: TieredCache, reader: Pag
     except ExecutorError as err:
         raise ConfigError(str(err)) from None
     if isinstance(run, BackgroundRun):
-        overlap.start(state, run, finish, cfg.workers or os.cpu_count() or 1, hints)
+        overlap.start(state, run, finish, worker_count(cfg.workers), hints)
     else:
         finish(*run.join())
     return keys, {job.docname for job in run.todo}

@@ -18,6 +18,7 @@ only by a build that names it.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -111,6 +112,11 @@ def open_executor(cfg: D2lConfig, srcdir: str | None, callbacks: Callbacks,
                             f"{INSTALL_HINT}") from None
     with DaskExecutor(cfg, srcdir, spec.address, callbacks) as executor:
         yield executor
+
+
+def worker_count(workers: int | None) -> int:
+    """The local executor's kernels at once for ``d2l_workers`` (None: the CPUs)."""
+    return max(1, int(workers or os.cpu_count() or 1))
 
 
 def order_jobs(jobs: Sequence[Job], gpu_capacity: int,

@@ -12,7 +12,7 @@ from types import FrameType
 from typing import Any
 
 from . import forks as forking
-from .executor import estimate_eta, order_jobs
+from .executor import estimate_eta, order_jobs, worker_count
 from .gpus import detect_gpus
 from .kernel import kill_all_kernels, run_job
 from .model import Job, JobResult, Progress
@@ -64,7 +64,7 @@ class Scheduler:
                  run_job: JobRunner | None = None,
                  prestart: int | None = None,
                  fork_kernels: bool = True, fork_setup_imports: bool = True) -> None:
-        self.workers = max(1, int(workers or os.cpu_count() or 1))
+        self.workers = worker_count(workers)
         self.gpu_ids = [str(g) for g in (detect_gpus() if gpu_ids is None else gpu_ids)]
         self.strict_gpu = strict_gpu
         self.on_progress = on_progress
